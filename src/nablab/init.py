@@ -1,0 +1,136 @@
+"""Weight initializers.
+
+Each initializer has the signature ``name(shape, *, rng=None, dtype=np.float64, gain=1.0, ...)``
+and returns a new array. Fans follow nablab's weight layout ``(in_features, out_features)``:
+``fan_in = shape[0]``, ``fan_out = shape[1]`` (a 1-D shape has ``fan_in = fan_out = shape[0]``).
+
+==================  =============================  ===========================
+name                variance                       distribution
+==================  =============================  ===========================
+xavier_uniform      gain² · 2 / (fan_in + fan_out)  U(−a, a), a = √(3·var)
+xavier_normal       gain² · 2 / (fan_in + fan_out)  N(0, var)
+lecun_uniform       gain² / fan_in                  U(−a, a), a = √(3·var)
+lecun_normal        gain² / fan_in                  N(0, var)
+he_uniform          gain² · 2 / fan_in              U(−a, a), a = √(3·var)
+he_normal           gain² · 2 / fan_in              N(0, var)
+==================  =============================  ===========================
+
+``he_*`` is Kaiming initialization for ReLU (PyTorch's ``kaiming_*_`` with
+``nonlinearity="relu"``, ``mode="fan_in"``); normals are not truncated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from nablab._random import RngLike, as_generator
+
+Shape = tuple[int, ...]
+Initializer = Callable[..., np.ndarray]
+
+
+def fans(shape: Shape) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight of ``shape`` in the (in_features, out_features) layout."""
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    raise ValueError(f"fans are defined for 1-D or 2-D shapes (in, out), got shape {shape}")
+
+
+def zeros(shape: Shape, *, rng: RngLike = None, dtype=np.float64) -> np.ndarray:
+    """All zeros (every unit computes the same function: the symmetry problem)."""
+    return np.zeros(shape, dtype=dtype)
+
+
+def constant(shape: Shape, value: float = 0.0, *, rng: RngLike = None, dtype=np.float64):
+    """Every entry equal to ``value``."""
+    return np.full(shape, value, dtype=dtype)
+
+
+def normal(shape: Shape, std: float = 1.0, mean: float = 0.0, *, rng: RngLike = None,
+           dtype=np.float64) -> np.ndarray:
+    """N(mean, std²) entries."""
+    if std < 0:
+        raise ValueError(f"normal: std must be >= 0, got {std}")
+    return as_generator(rng).normal(mean, std, size=shape).astype(dtype, copy=False)
+
+
+def uniform(shape: Shape, a: float = 0.0, b: float = 1.0, *, rng: RngLike = None,
+            dtype=np.float64) -> np.ndarray:
+    """U(a, b) entries."""
+    if b < a:
+        raise ValueError(f"uniform: need a <= b, got a={a}, b={b}")
+    return as_generator(rng).uniform(a, b, size=shape).astype(dtype, copy=False)
+
+
+def _scaled(variance: float, distribution: str, shape: Shape, rng: RngLike, dtype) -> np.ndarray:
+    std = math.sqrt(variance)
+    if distribution == "normal":
+        return normal(shape, std, rng=rng, dtype=dtype)
+    bound = math.sqrt(3.0) * std
+    return uniform(shape, -bound, bound, rng=rng, dtype=dtype)
+
+
+def xavier_uniform(shape: Shape, *, gain: float = 1.0, rng: RngLike = None, dtype=np.float64):
+    """Glorot uniform: variance gain² · 2 / (fan_in + fan_out)."""
+    fan_in, fan_out = fans(shape)
+    return _scaled(gain**2 * 2.0 / (fan_in + fan_out), "uniform", shape, rng, dtype)
+
+
+def xavier_normal(shape: Shape, *, gain: float = 1.0, rng: RngLike = None, dtype=np.float64):
+    """Glorot normal: variance gain² · 2 / (fan_in + fan_out)."""
+    fan_in, fan_out = fans(shape)
+    return _scaled(gain**2 * 2.0 / (fan_in + fan_out), "normal", shape, rng, dtype)
+
+
+def lecun_uniform(shape: Shape, *, gain: float = 1.0, rng: RngLike = None, dtype=np.float64):
+    """LeCun uniform: variance gain² / fan_in."""
+    return _scaled(gain**2 / fans(shape)[0], "uniform", shape, rng, dtype)
+
+
+def lecun_normal(shape: Shape, *, gain: float = 1.0, rng: RngLike = None, dtype=np.float64):
+    """LeCun normal: variance gain² / fan_in."""
+    return _scaled(gain**2 / fans(shape)[0], "normal", shape, rng, dtype)
+
+
+def he_uniform(shape: Shape, *, gain: float = 1.0, rng: RngLike = None, dtype=np.float64):
+    """He (Kaiming) uniform: variance gain² · 2 / fan_in."""
+    return _scaled(gain**2 * 2.0 / fans(shape)[0], "uniform", shape, rng, dtype)
+
+
+def he_normal(shape: Shape, *, gain: float = 1.0, rng: RngLike = None, dtype=np.float64):
+    """He (Kaiming) normal: variance gain² · 2 / fan_in."""
+    return _scaled(gain**2 * 2.0 / fans(shape)[0], "normal", shape, rng, dtype)
+
+
+INITIALIZERS: dict[str, Initializer] = {
+    "zeros": zeros,
+    "constant": constant,
+    "normal": normal,
+    "uniform": uniform,
+    "xavier_uniform": xavier_uniform,
+    "xavier_normal": xavier_normal,
+    "glorot_uniform": xavier_uniform,
+    "glorot_normal": xavier_normal,
+    "lecun_uniform": lecun_uniform,
+    "lecun_normal": lecun_normal,
+    "he_uniform": he_uniform,
+    "he_normal": he_normal,
+    "kaiming_uniform": he_uniform,
+    "kaiming_normal": he_normal,
+}
+
+
+def get(init: str | Initializer) -> Initializer:
+    """The initializer named ``init`` (or ``init`` itself when it is callable)."""
+    if callable(init):
+        return init
+    try:
+        return INITIALIZERS[init]
+    except KeyError:
+        valid = ", ".join(sorted(INITIALIZERS))
+        raise ValueError(f"unknown initializer {init!r}; valid names: {valid}") from None

@@ -1,0 +1,120 @@
+"""The fully connected layer in matrix form: Z = XW + b, one sample per row."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from nablab import init as initializers
+from nablab._random import RngLike, as_generator
+from nablab.nn.module import Module, Parameter
+
+BiasMode = bool | Literal["shared"]
+
+
+class Linear(Module):
+    """Z = XW + b with X of shape (N, in), W of shape (in, out) and b of shape (out,).
+
+    Backward, for G = dL/dZ of shape (N, out)::
+
+        dL/dW = Xᵀ G          (in, out)   accumulated into weight.grad
+        dL/db = Σ_n G[n, :]   (out,)      accumulated into bias.grad
+        dL/dX = G Wᵀ          (N, in)     returned
+
+    ``bias="shared"`` uses one scalar b for every unit (as in classic textbook examples); its
+    gradient is the sum of every entry of G. ``bias=False`` has no bias.
+
+    Cost: forward is one matrix product and one in-place add; the input X is kept by reference
+    (never copied) for backward, which is two products (one when the input needs no gradient,
+    see :meth:`backward_params`) and in-place accumulations.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: BiasMode = True,
+        init: str | initializers.Initializer = "xavier_uniform",
+        rng: RngLike = None,
+        dtype: np.dtype | type = np.float32,
+    ) -> None:
+        super().__init__()
+        for what, value in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"Linear: {what} must be a positive integer, got {value!r}")
+        if bias not in (True, False, "shared"):
+            raise ValueError(f"Linear: bias must be True, False or 'shared', got {bias!r}")
+        dtype = np.dtype(dtype)
+        if not np.issubdtype(dtype, np.floating):
+            raise ValueError(f"Linear: dtype must be a floating type, got {dtype}")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.bias_mode: BiasMode = bias
+        shape = (self.in_features, self.out_features)
+        weight = np.asarray(initializers.get(init)(shape, rng=as_generator(rng), dtype=dtype))
+        if weight.shape != shape or weight.dtype != dtype:
+            raise ValueError(
+                f"Linear: initializer returned shape {weight.shape} and dtype {weight.dtype}, "
+                f"expected {shape} and {dtype}"
+            )
+        self.register_parameter("weight", Parameter(weight))
+        bias_shape = {True: (self.out_features,), "shared": ()}.get(bias)
+        bias_param = None if bias_shape is None else Parameter(np.zeros(bias_shape, dtype))
+        self.register_parameter("bias", bias_param)
+        self._x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        weight = self.weight.data
+        if (
+            not isinstance(x, np.ndarray)
+            or x.ndim != 2
+            or x.shape[1] != self.in_features
+            or x.dtype != weight.dtype
+        ):
+            self._reject_input(x)
+        self._x = x
+        z = x @ weight
+        if self.bias is not None:
+            z += self.bias.data
+        return z
+
+    def _reject_input(self, x: object) -> None:
+        expected = f"(N, {self.in_features}) {self.weight.dtype}"
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"{self.label}: expected a NumPy array {expected}, got {type(x)}")
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ValueError(
+                f"{self.label}: expected input of shape {expected}, got shape {x.shape}"
+                + (" (one sample is a row: use x[None, :])" if x.ndim == 1 else "")
+            )
+        raise ValueError(
+            f"{self.label}: expected input dtype {self.weight.dtype}, got {x.dtype} "
+            f"(a model never changes dtype silently: cast with x.astype(np.{self.weight.dtype}))"
+        )
+
+    def _accumulate(self, grad_out: np.ndarray) -> None:
+        x = self._x
+        self._require_forward(x)
+        if grad_out.shape != (x.shape[0], self.out_features):
+            raise ValueError(
+                f"{self.label}: expected grad_out of shape {(x.shape[0], self.out_features)}, "
+                f"got {grad_out.shape}"
+            )
+        self.weight.grad += x.T @ grad_out
+        if self.bias is not None:
+            self.bias.grad += grad_out.sum(axis=0 if self.bias_mode is True else None)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        self._accumulate(grad_out)
+        return grad_out @ self.weight.data.T
+
+    def backward_params(self, grad_out: np.ndarray) -> None:
+        """Accumulate dL/dW and dL/db only; skips the product G Wᵀ."""
+        self._accumulate(grad_out)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias_mode!r}, dtype={self.weight.dtype}"
+        )

@@ -1,0 +1,203 @@
+"""Loss functions: ``loss(pred, target)`` returns a float, ``loss.backward()`` dL/d(pred).
+
+The target is converted to the prediction's dtype, so a float32 model stays float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy.special import expit
+
+_REDUCTIONS = ("mean", "sum")
+
+# PyTorch's BCE backward divides by max(p(1 − p), ε) with ε = 1e-12 stored as a C float.
+_BCE_EPSILON = float(np.float32(1e-12))
+
+
+def _as_array(value: object, what: str, where: str) -> np.ndarray:
+    try:
+        return np.asarray(value)
+    except Exception as error:  # ragged lists and the like
+        raise ValueError(f"{where}: {what} is not an array: {error}") from None
+
+
+class Loss:
+    """Base class: subclasses implement ``forward`` (returns float) and ``backward``."""
+
+    def __init__(self, reduction: str = "mean", valid: tuple[str, ...] = _REDUCTIONS) -> None:
+        if reduction not in valid:
+            raise ValueError(
+                f"{type(self).__name__}: unknown reduction {reduction!r}; valid: {', '.join(valid)}"
+            )
+        self.reduction = reduction
+        self._grad: Callable[[], np.ndarray] | None = None
+
+    def __call__(self, pred: np.ndarray, target: np.ndarray) -> float:
+        return self.forward(pred, target)
+
+    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def backward(self) -> np.ndarray:
+        """dL/d(pred) of the last forward call."""
+        if self._grad is None:
+            raise RuntimeError(f"{type(self).__name__}: backward() called before forward()")
+        return self._grad()
+
+    def _pair(self, pred: object, target: object) -> tuple[np.ndarray, np.ndarray]:
+        """Prediction and target as arrays of one floating dtype and one shape."""
+        where = type(self).__name__
+        pred = _as_array(pred, "pred", where)
+        if not np.issubdtype(pred.dtype, np.floating):
+            raise ValueError(f"{where}: pred must be a floating array, got dtype {pred.dtype}")
+        target = _as_array(target, "target", where)
+        if target.shape != pred.shape:
+            raise ValueError(
+                f"{where}: target shape {target.shape} does not match pred shape {pred.shape}"
+            )
+        return pred, target.astype(pred.dtype, copy=False)
+
+    def _divisor(self, pred: np.ndarray) -> int:
+        return pred.size if self.reduction == "mean" else 1
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+
+class MSELoss(Loss):
+    """L = factor · Σ (p − t)² / n, where n is set by ``reduction``:
+
+    - ``"mean"``: n = number of elements (PyTorch's ``MSELoss``);
+    - ``"sum"``: n = 1;
+    - ``"batch_mean"``: n = number of samples (rows): summed over features, averaged over samples.
+
+    ``factor=0.5`` gives the textbook E = ½ Σ (t − o)². dL/dp = 2·factor·(p − t) / n.
+    """
+
+    def __init__(self, reduction: str = "mean", factor: float = 1.0) -> None:
+        super().__init__(reduction, ("mean", "sum", "batch_mean"))
+        self.factor = float(factor)
+
+    def _divisor(self, pred: np.ndarray) -> int:
+        if self.reduction == "batch_mean":
+            return pred.shape[0] if pred.ndim else 1
+        return super()._divisor(pred)
+
+    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        pred, target = self._pair(pred, target)
+        diff = pred - target
+        n = self._divisor(pred)
+        scale = 2.0 * self.factor / n
+        self._grad = lambda: diff * scale
+        flat = diff.ravel()
+        return float(self.factor * np.dot(flat, flat) / n)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}, factor={self.factor}"
+
+
+class BCELoss(Loss):
+    """Binary cross-entropy on probabilities p ∈ [0, 1]:
+
+    L = −Σ [t·log p + (1 − t)·log(1 − p)] / n, each log clamped at −100 (as PyTorch).
+    dL/dp = (p − t) / max(p(1 − p), ε) / n, ε = float32(1e-12) (PyTorch's backward formula).
+    """
+
+    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        pred, target = self._pair(pred, target)
+        where = type(self).__name__
+        for what, array in (("pred", pred), ("target", target)):
+            inside = (array >= 0) & (array <= 1)
+            if not inside.all():
+                index = tuple(int(i) for i in np.argwhere(~inside)[0])
+                raise ValueError(
+                    f"{where}: {what} must be probabilities in [0, 1] (apply a sigmoid first, or "
+                    f"use BCEWithLogitsLoss on logits); got {array[index]!r} at index {index}"
+                )
+        with np.errstate(divide="ignore"):
+            log_p = np.maximum(np.log(pred), -100)
+            log_q = np.maximum(np.log1p(-pred), -100)
+        n = self._divisor(pred)
+        self._grad = lambda: (pred - target) / np.maximum(pred * (1 - pred), _BCE_EPSILON) / n
+        return float(-(target * log_p + (1 - target) * log_q).sum() / n)
+
+
+class BCEWithLogitsLoss(Loss):
+    """Binary cross-entropy on logits x, numerically stable:
+
+    L = Σ [max(x, 0) − x·t + log(1 + e^(−|x|))] / n;  dL/dx = (σ(x) − t) / n.
+    """
+
+    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        pred, target = self._pair(pred, target)
+        n = self._divisor(pred)
+        self._grad = lambda: (expit(pred) - target) / n
+        terms = np.maximum(pred, 0) - pred * target + np.log1p(np.exp(-np.abs(pred)))
+        return float(terms.sum() / n)
+
+
+class CrossEntropyLoss(Loss):
+    """Softmax cross-entropy on logits X of shape (N, C), with a stable log-softmax.
+
+    Targets are class indices (N,) or probabilities / one-hot rows (N, C)::
+
+        log p = X − max − log Σ e^(X − max)
+        L = −Σ_n Σ_c T[n, c] · log p[n, c] / n        (n = N for "mean", 1 for "sum")
+        dL/dX = (softmax(X) · Σ_c T[n, c] − T) / n   (= (p − T)/n for rows that sum to 1)
+    """
+
+    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        where = type(self).__name__
+        logits = _as_array(pred, "pred", where)
+        if logits.ndim != 2 or not np.issubdtype(logits.dtype, np.floating):
+            raise ValueError(
+                f"{where}: expected floating logits of shape (N, C), got shape {logits.shape} "
+                f"and dtype {logits.dtype}"
+            )
+        n_rows, n_classes = logits.shape
+        target = _as_array(target, "target", where)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        exp = np.exp(shifted)
+        sum_exp = exp.sum(axis=1, keepdims=True)
+        log_p = shifted - np.log(sum_exp)
+        n = n_rows if self.reduction == "mean" else 1
+        if np.issubdtype(target.dtype, np.integer):
+            if target.shape != (n_rows,):
+                raise ValueError(
+                    f"{where}: class-index targets must have shape ({n_rows},), got {target.shape}"
+                )
+            if target.size and (target.min() < 0 or target.max() >= n_classes):
+                bad = target[(target < 0) | (target >= n_classes)][0]
+                raise ValueError(f"{where}: class index {bad} outside [0, {n_classes})")
+            rows = np.arange(n_rows)
+
+            def grad() -> np.ndarray:
+                g = exp / sum_exp
+                g[rows, target] -= 1
+                g /= n
+                return g
+
+            self._grad = grad
+            return float(-log_p[rows, target].sum() / n)
+        if target.shape != logits.shape:
+            raise ValueError(
+                f"{where}: probability targets must have the logits' shape {logits.shape}, "
+                f"got {target.shape} (class indices must be an integer array)"
+            )
+        target = target.astype(logits.dtype, copy=False)
+        mass = target.sum(axis=1, keepdims=True)
+        self._grad = lambda: (exp / sum_exp * mass - target) / n
+        return float(-(target * log_p).sum() / n)
+
+
+LOSSES: dict[str, type[Loss]] = {
+    "mse": MSELoss,
+    "bce": BCELoss,
+    "bce_with_logits": BCEWithLogitsLoss,
+    "cross_entropy": CrossEntropyLoss,
+}
