@@ -7,8 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import assert_close, nn_, tt
 from nablab import nn
+
+from conftest import assert_close, nn_, tt
 
 
 @pytest.mark.parametrize("bias", [True, "shared", False])

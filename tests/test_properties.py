@@ -10,8 +10,9 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import assert_close, nn_, tt
 from nablab import nn
+
+from conftest import assert_close, nn_, tt
 
 TORCH_ACTIVATIONS = {
     "identity": lambda x: x,

@@ -21,33 +21,71 @@ class Parameter:
 
     ``name`` is the dotted name inside the outermost container (``"0.weight"``) once the
     parameter belongs to one, and the local name (``"weight"``) before.
+
+    Rebinding ``data`` or ``grad`` (rather than writing into them) is counted in
+    ``Parameter.rebinds``, so an optimizer that keeps parameters as views into one buffer can
+    notice and gather them again. The new array must keep the shape and dtype.
     """
 
-    __slots__ = ("data", "grad", "name", "requires_grad")
+    __slots__ = ("_data", "_grad", "name", "requires_grad")
+    rebinds = 0
 
     def __init__(self, data: np.ndarray, name: str = "", requires_grad: bool = True) -> None:
         data = np.asarray(data)
         if not np.issubdtype(data.dtype, np.floating):
             raise TypeError(f"Parameter {name!r}: data must be a floating array, got {data.dtype}")
-        self.data = data
-        self.grad = np.zeros_like(data)
+        self._data = data
+        self._grad = np.zeros_like(data)
         self.name = name
         self.requires_grad = requires_grad
 
     @property
+    def data(self) -> np.ndarray:
+        return self._data
+
+    @data.setter
+    def data(self, value: np.ndarray) -> None:
+        self._data = self._checked(value, "data")
+
+    @property
+    def grad(self) -> np.ndarray:
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: np.ndarray) -> None:
+        self._grad = self._checked(value, "grad")
+
+    def _checked(self, value: np.ndarray, what: str) -> np.ndarray:
+        if not isinstance(value, np.ndarray) or value.shape != self._data.shape or (
+            value.dtype != self._data.dtype
+        ):
+            got = (getattr(value, "shape", None), getattr(value, "dtype", type(value)))
+            raise ValueError(
+                f"Parameter {self.name!r}: new {what} must be an array of shape "
+                f"{self._data.shape} and dtype {self._data.dtype}, got {got[0]} and {got[1]} "
+                f"(write into it instead: p.{what}[...] = value)"
+            )
+        Parameter.rebinds += 1
+        return value
+
+    @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def size(self) -> int:
-        return self.data.size
+        return self._data.size
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
 
     def zero_grad(self) -> None:
-        self.grad.fill(0)
+        self._grad.fill(0)
 
     def __repr__(self) -> str:
         return f"Parameter(name={self.name!r}, shape={self.shape}, dtype={self.dtype})"

@@ -1,0 +1,51 @@
+"""Optimizers (PyTorch-exact and textbook-exact), schedules, clipping and the LR range test."""
+
+from nablab.optim.adam import Adam, AdamW
+from nablab.optim.adaptive import AdaGrad, RMSProp
+from nablab.optim.centralize import centralize
+from nablab.optim.clip import clip_grad_norm
+from nablab.optim.lr_finder import LRRangeResult, lr_range_test
+from nablab.optim.newton import Newton
+from nablab.optim.optimizer import Optimizer
+from nablab.optim.schedules import (
+    CosineAnnealingLR,
+    ExponentialLR,
+    LinearWarmup,
+    LRScheduler,
+    StepLR,
+)
+from nablab.optim.sgd import SGD
+
+Adagrad = AdaGrad
+RMSprop = RMSProp
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD,
+    "adagrad": AdaGrad,
+    "rmsprop": RMSProp,
+    "adam": Adam,
+    "adamw": AdamW,
+    "newton": Newton,
+}
+
+__all__ = [
+    "OPTIMIZERS",
+    "SGD",
+    "AdaGrad",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "CosineAnnealingLR",
+    "ExponentialLR",
+    "LRRangeResult",
+    "LRScheduler",
+    "LinearWarmup",
+    "Newton",
+    "Optimizer",
+    "RMSProp",
+    "RMSprop",
+    "StepLR",
+    "centralize",
+    "clip_grad_norm",
+    "lr_range_test",
+]

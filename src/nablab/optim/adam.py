@@ -1,0 +1,78 @@
+"""Adam and AdamW."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from nablab.nn.module import Parameter
+from nablab.optim import kernels
+from nablab.optim.adaptive import _check_placement
+from nablab.optim.optimizer import Optimizer, check_hyper
+
+
+class Adam(Optimizer):
+    """Adam (PyTorch's ``torch.optim.Adam``), state ``m``, ``v`` (and ``v_max``)::
+
+        m ← β₁·m + (1 − β₁)·g               first moment
+        v ← β₂·v + (1 − β₂)·g²              second moment
+        m̂ = m / (1 − β₁ᵗ),  v̂ = v / (1 − β₂ᵗ)   (bias_correction=False: m̂ = m, v̂ = v)
+        amsgrad: v_max ← max(v_max, v), used in place of v
+        w ← w − lr · m̂ / (√v̂ + ε)           ("inside": m̂ / √(v̂ + ε))
+
+    The bias correction undoes the zero start: E[m_t] = (1 − β₁ᵗ)·E[g] for stationary g.
+    ``weight_decay`` is coupled (added to g); see :class:`AdamW` for the decoupled form.
+    """
+
+    def __init__(self, params: Iterable[Parameter], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False, bias_correction: bool = True,
+                 eps_placement: str = "outside", centralize: str | None = None) -> None:
+        owner = type(self).__name__
+        if len(betas) != 2:
+            raise ValueError(f"{owner}: betas must be a pair (β₁, β₂), got {betas!r}")
+        self.betas = (check_hyper(owner, "betas[0]", betas[0], 0.0, 1.0, high_open=True),
+                      check_hyper(owner, "betas[1]", betas[1], 0.0, 1.0, high_open=True))
+        self.eps = check_hyper(owner, "eps", eps)
+        self.amsgrad = bool(amsgrad)
+        self.bias_correction = bool(bias_correction)
+        self.eps_placement = _check_placement(owner, eps_placement)
+        super().__init__(params, lr, weight_decay, centralize)
+
+    def _active_state_names(self) -> tuple[str, ...]:
+        return ("m", "v", "v_max") if self.amsgrad else ("m", "v")
+
+    def _update(self, w, g, state, decay) -> None:
+        c = w.dtype.type
+        beta1, beta2 = self.betas
+        t = self.step_count
+        bc1, bc2 = (1.0 - beta1**t, 1.0 - beta2**t) if self.bias_correction else (1.0, 1.0)
+        kernels.adam(w, g, state["m"], state["v"], state.get("v_max", np.empty(0, w.dtype)),
+                     c(self.lr / bc1), c(bc2), c(math.sqrt(bc2)), c(decay),
+                     c(self._decoupled_factor()), c(beta1), c(1.0 - beta1), 1.0 - beta1 < 0.5,
+                     c(beta2), c(1.0 - beta2), c(self.eps), self.eps_placement == "inside",
+                     self.amsgrad)
+
+    def _decoupled_factor(self) -> float:
+        return 1.0
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (PyTorch's ``torch.optim.AdamW``)::
+
+        w ← w · (1 − lr·λ)      then the Adam step on the plain gradient g
+    """
+
+    coupled_decay = False
+
+    def __init__(self, params: Iterable[Parameter], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, bias_correction: bool = True,
+                 eps_placement: str = "outside", centralize: str | None = None) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, bias_correction,
+                         eps_placement, centralize)
+
+    def _decoupled_factor(self) -> float:
+        return 1.0 - self.lr * self.weight_decay
