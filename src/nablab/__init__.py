@@ -5,8 +5,9 @@
 gradient checks and Hessians.
 """
 
-from nablab import analysis, init, nn, optim
+from nablab import analysis, data, init, nn, optim
+from nablab.summary import Summary, summary
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "analysis", "init", "nn", "optim"]
+__all__ = ["Summary", "__version__", "analysis", "data", "init", "nn", "optim", "summary"]

@@ -12,23 +12,35 @@ from nablab.nn.activations import (
     Tanh,
     activation,
 )
+from nablab.nn.dropout import Dropout
 from nablab.nn.linear import Linear
 from nablab.nn.losses import LOSSES, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
 from nablab.nn.module import Module, Parameter, Sequential
+from nablab.nn.noise import NoisyLinear
+from nablab.nn.normalization import BatchNorm1d, LayerNorm, MeanOnlyBatchNorm1d
+from nablab.nn.penalties import L1Penalty, L2Penalty, Penalty, penalized_parameters
 
 __all__ = [
     "ACTIVATIONS",
     "LOSSES",
     "BCELoss",
     "BCEWithLogitsLoss",
+    "BatchNorm1d",
     "CrossEntropyLoss",
+    "Dropout",
     "Identity",
+    "L1Penalty",
+    "L2Penalty",
+    "LayerNorm",
     "LeakyReLU",
     "Linear",
     "Loss",
     "MSELoss",
+    "MeanOnlyBatchNorm1d",
     "Module",
+    "NoisyLinear",
     "Parameter",
+    "Penalty",
     "ReLU",
     "Sequential",
     "SiLU",
@@ -37,4 +49,5 @@ __all__ = [
     "Swish",
     "Tanh",
     "activation",
+    "penalized_parameters",
 ]

@@ -65,19 +65,21 @@ class Linear(Module):
         self._x: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        weight = self.weight.data
+        self._check_input(x)
+        self._x = x
+        z = x @ self.weight.data
+        if self.bias is not None:
+            z += self.bias.data
+        return z
+
+    def _check_input(self, x: np.ndarray) -> None:
         if (
             not isinstance(x, np.ndarray)
             or x.ndim != 2
             or x.shape[1] != self.in_features
-            or x.dtype != weight.dtype
+            or x.dtype != self.weight.data.dtype
         ):
             self._reject_input(x)
-        self._x = x
-        z = x @ weight
-        if self.bias is not None:
-            z += self.bias.data
-        return z
 
     def _reject_input(self, x: object) -> None:
         expected = f"(N, {self.in_features}) {self.weight.dtype}"
@@ -101,13 +103,21 @@ class Linear(Module):
                 f"{self.label}: expected grad_out of shape {(x.shape[0], self.out_features)}, "
                 f"got {grad_out.shape}"
             )
-        self.weight.grad += x.T @ grad_out
+        self.weight.grad += self._weight_gradient(x.T @ grad_out)
         if self.bias is not None:
             self.bias.grad += grad_out.sum(axis=0 if self.bias_mode is True else None)
 
+    def _weight_gradient(self, grad_used: np.ndarray) -> np.ndarray:
+        """dL/dW from dL/d(the weight used in forward); the same array here."""
+        return grad_used
+
+    def _used_weight(self) -> np.ndarray:
+        """The weight the last forward multiplied by (``weight.data`` here)."""
+        return self.weight.data
+
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         self._accumulate(grad_out)
-        return grad_out @ self.weight.data.T
+        return grad_out @ self._used_weight().T
 
     def backward_params(self, grad_out: np.ndarray) -> None:
         """Accumulate dL/dW and dL/db only; skips the product G Wᵀ."""

@@ -1,0 +1,98 @@
+"""Random affine augmentation of image batches, by ``scipy.ndimage.affine_transform``.
+
+An image is flipped (optionally), scaled by s, rotated counter-clockwise by θ about its center c
+and shifted by t pixels: output position o = R(θ)·s·F·(i − c) + c + t for input position i, in
+(row, column) coordinates with rows pointing down. SciPy samples the input at the inverse map
+i = F·Rᵀ(o − c − t)/s + c; positions outside the image read ``fill``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from nablab._random import RngLike, as_generator
+
+
+def _snapped(value: float) -> float:
+    """cos/sin of multiples of 90° exactly (cos 90° is 6e-17 in floating point)."""
+    for exact in (-1.0, 0.0, 1.0):
+        if abs(value - exact) < 1e-12:
+            return exact
+    return value
+
+
+def _inverse_map(shape: tuple[int, int], angle: float, scale: float, shift: tuple[float, float],
+                 flip: bool) -> tuple[np.ndarray, np.ndarray]:
+    theta = np.deg2rad(angle)
+    cos, sin = _snapped(np.cos(theta)), _snapped(np.sin(theta))
+    rotation_t = np.array([[cos, sin], [-sin, cos]])  # Rᵀ for rows pointing down
+    flip_m = np.diag([1.0, -1.0 if flip else 1.0])
+    matrix = flip_m @ rotation_t / scale
+    center = (np.array(shape, dtype=float) - 1) / 2
+    offset = center - matrix @ (center + np.asarray(shift, dtype=float))
+    return matrix, offset
+
+
+def _check_images(images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim not in (3, 4):
+        raise ValueError(f"augmentation expects a batch (N, H, W) or (N, C, H, W), "
+                         f"got shape {images.shape}")
+    return images
+
+
+def affine_transform(images: np.ndarray, angle: float = 0.0, scale: float = 1.0,
+                     shift: tuple[float, float] = (0.0, 0.0), flip: bool = False, order: int = 1,
+                     fill: float = 0.0) -> np.ndarray:
+    """Apply one affine transform (degrees, factor, (rows, columns) pixels) to every image."""
+    images = _check_images(images)
+    if not scale > 0:
+        raise ValueError(f"affine_transform: scale must be > 0, got {scale}")
+    matrix, offset = _inverse_map(images.shape[-2:], angle, scale, shift, flip)
+    out = np.empty_like(images)
+    for index in np.ndindex(images.shape[:-2]):
+        ndimage.affine_transform(images[index], matrix, offset, output=out[index], order=order,
+                                 mode="constant", cval=fill)
+    return out
+
+
+class RandomAffine:
+    """Per image: θ ~ U(−rotation, rotation) degrees, s ~ U(scale), t ~ U(−shift, shift)²
+    pixels, horizontal flip with probability ``hflip``; the channels of an image share them.
+
+    ``RandomAffine(shift=2, rotation=15, scale=(0.9, 1.1))(batch, rng)`` returns a new batch of
+    the same shape and dtype.
+    """
+
+    def __init__(self, shift: float = 0.0, rotation: float = 0.0,
+                 scale: tuple[float, float] = (1.0, 1.0), hflip: float = 0.0, order: int = 1,
+                 fill: float = 0.0) -> None:
+        if not shift >= 0:
+            raise ValueError(f"RandomAffine: shift must be >= 0 pixels, got {shift}")
+        if not rotation >= 0:
+            raise ValueError(f"RandomAffine: rotation must be >= 0 degrees (the range is "
+                             f"±rotation), got {rotation}")
+        low, high = scale
+        if not 0 < low <= high:
+            raise ValueError(f"RandomAffine: scale must be a range (low, high) with "
+                             f"0 < low <= high, got {scale}")
+        if not 0 <= hflip <= 1:
+            raise ValueError(f"RandomAffine: hflip is a probability in [0, 1], got {hflip}")
+        if order not in range(6):
+            raise ValueError(f"RandomAffine: order must be a spline order 0..5, got {order}")
+        self.shift, self.rotation, self.scale = float(shift), float(rotation), (low, high)
+        self.hflip, self.order, self.fill = float(hflip), order, fill
+
+    def __call__(self, images: np.ndarray, rng: RngLike = None) -> np.ndarray:
+        images = _check_images(images)
+        rng = as_generator(rng)
+        out = np.empty_like(images)
+        for n in range(images.shape[0]):
+            angle = rng.uniform(-self.rotation, self.rotation) if self.rotation else 0.0
+            scale = rng.uniform(*self.scale) if self.scale[0] != self.scale[1] else self.scale[0]
+            shift = tuple(rng.uniform(-self.shift, self.shift, size=2)) if self.shift else (0, 0)
+            flip = bool(rng.random() < self.hflip) if self.hflip else False
+            out[n] = affine_transform(images[n : n + 1], angle, scale, shift, flip, self.order,
+                                      self.fill)[0]
+        return out

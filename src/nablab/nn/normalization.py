@@ -1,0 +1,236 @@
+"""Batch normalization and layer normalization, forward and closed-form backward.
+
+Both normalize x̂ = (x − μ) / √(σ² + ε) and scale y = γ·x̂ + β; they differ in what μ and σ²
+average over: BatchNorm over the samples of a batch (per feature), LayerNorm over the features
+of a sample (per sample), which is why LayerNorm does not care about the batch size.
+
+Backward, for one group of m values normalized together (g = dL/dy, ĝ = γ·g):
+
+    dL/dγ = Σ g·x̂        dL/dβ = Σ g
+    dL/dx = (1 / (m·√(σ² + ε))) · (m·ĝ − Σ ĝ − x̂·Σ(ĝ·x̂))
+
+Derivation: x̂_i depends on x_j directly and through μ and σ². With s = 1/√(σ² + ε),
+∂x̂_i/∂x_j = s·(δ_ij − 1/m) − s·x̂_i·x̂_j/m (the second term from ∂σ²/∂x_j = 2(x_j − μ)/m).
+Summing ĝ_i against it gives the formula; its two sums are the gradient's projections on the
+constant vector (from centering) and on x̂ (from scaling), which the normalization removes.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from nablab.nn.module import Module, Parameter
+
+
+def _normalized_backward(g_hat: np.ndarray, x_hat: np.ndarray, inv_std: np.ndarray,
+                         axis) -> np.ndarray:
+    """dL/dx = inv_std/m · (m·ĝ − Σĝ − x̂·Σ(ĝ·x̂)), sums over ``axis`` (the normalized values)."""
+    m = math.prod(g_hat.shape[a] for a in np.atleast_1d(axis))  # a Python int: no upcast
+    sum_g = g_hat.sum(axis=axis, keepdims=True)
+    sum_gx = (g_hat * x_hat).sum(axis=axis, keepdims=True)
+    return (inv_std / m) * (m * g_hat - sum_g - x_hat * sum_gx)
+
+
+class BatchNorm1d(Module):
+    """Batch normalization over the batch axis of (N, C) inputs (PyTorch's ``BatchNorm1d``).
+
+    Training: μ and the biased σ² = mean((x − μ)²) of the batch normalize it; the running
+    statistics follow r ← (1 − momentum)·r + momentum·s with the *unbiased* variance
+    σ²·N/(N − 1) (``momentum=None``: cumulative average). Eval: the running statistics
+    normalize, and backward is then dL/dx = γ·g/√(r_var + ε).
+
+    A training batch of one sample has x − μ = 0: every output is β and its gradient with
+    respect to x is zero. nablab returns that (with a warning, once) instead of failing, and
+    leaves the running statistics alone, since one sample gives no variance estimate.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True,
+                 dtype: np.dtype | type = np.float32) -> None:
+        super().__init__()
+        if not isinstance(num_features, int | np.integer) or num_features < 1:
+            raise ValueError(f"BatchNorm1d: num_features must be a positive integer, "
+                             f"got {num_features!r}")
+        if momentum is not None and not 0 <= momentum <= 1:
+            raise ValueError(f"BatchNorm1d: momentum must be in [0, 1] or None, got {momentum}")
+        dtype = np.dtype(dtype)
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        shape = (self.num_features,)
+        self.register_parameter("weight", Parameter(np.ones(shape, dtype)) if affine else None)
+        self.register_parameter("bias", Parameter(np.zeros(shape, dtype)) if affine else None)
+        if track_running_stats:
+            self.register_buffer("running_mean", np.zeros(shape, dtype))
+            self.register_buffer("running_var", np.ones(shape, dtype))
+            self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
+        self._cache: tuple | None = None
+        self._warned_single = False
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != self.num_features:
+            raise ValueError(f"{self.label}: expected input of shape (N, {self.num_features}), "
+                             f"got {getattr(x, 'shape', type(x))}")
+        use_batch = self.training or not self.track_running_stats
+        if use_batch:
+            n = x.shape[0]
+            mean = x.mean(axis=0)
+            centered = x - mean
+            var = (centered * centered).mean(axis=0)
+            if self.training and self.track_running_stats:
+                self._update_running(mean, var, n)
+        else:
+            mean, var = self.running_mean, self.running_var
+            centered = x - mean
+        inv_std = 1.0 / np.sqrt(var + self.eps)
+        x_hat = centered * inv_std
+        self._cache = (x_hat, inv_std.astype(x.dtype, copy=False), use_batch)
+        if not self.affine:
+            return x_hat
+        return x_hat * self.weight.data + self.bias.data
+
+    def _update_running(self, mean: np.ndarray, var: np.ndarray, n: int) -> None:
+        if n == 1:
+            if not self._warned_single:
+                warnings.warn(
+                    f"{self.label}: a training batch of one sample has x − μ = 0, so every "
+                    "output equals β and no gradient reaches the input; the batch statistics "
+                    "carry no information (running statistics left unchanged). Use batches of "
+                    "two or more samples, or LayerNorm.",
+                    RuntimeWarning, stacklevel=3,
+                )
+                self._warned_single = True
+            return
+        self.num_batches_tracked += 1
+        factor = (1.0 / float(self.num_batches_tracked) if self.momentum is None
+                  else self.momentum)
+        self.running_mean *= 1 - factor
+        self.running_mean += factor * mean
+        self.running_var *= 1 - factor
+        self.running_var += factor * var * (n / (n - 1))
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        self._require_forward(self._cache)
+        x_hat, inv_std, used_batch = self._cache
+        if grad_out.shape != x_hat.shape:
+            raise ValueError(f"{self.label}: expected grad_out of shape {x_hat.shape}, "
+                             f"got {grad_out.shape}")
+        if self.affine:
+            self.weight.grad += (grad_out * x_hat).sum(axis=0)
+            self.bias.grad += grad_out.sum(axis=0)
+            g_hat = grad_out * self.weight.data
+        else:
+            g_hat = grad_out
+        if not used_batch:
+            return g_hat * inv_std
+        return _normalized_backward(g_hat, x_hat, inv_std, axis=0)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class LayerNorm(Module):
+    """Layer normalization over the last ``len(normalized_shape)`` axes of each sample
+    (PyTorch's ``LayerNorm``): μ and the biased σ² are taken per sample, so training and eval
+    compute the same function and any batch size works."""
+
+    def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5,
+                 elementwise_affine: bool = True, dtype: np.dtype | type = np.float32) -> None:
+        super().__init__()
+        shape = ((int(normalized_shape),) if isinstance(normalized_shape, int | np.integer)
+                 else tuple(int(s) for s in normalized_shape))
+        if not shape or min(shape) < 1:
+            raise ValueError(f"LayerNorm: normalized_shape must be positive, got "
+                             f"{normalized_shape!r}")
+        dtype = np.dtype(dtype)
+        self.normalized_shape, self.eps = shape, float(eps)
+        self.elementwise_affine = elementwise_affine
+        self._axes = tuple(range(-len(shape), 0))
+        affine = elementwise_affine
+        self.register_parameter("weight", Parameter(np.ones(shape, dtype)) if affine else None)
+        self.register_parameter("bias", Parameter(np.zeros(shape, dtype)) if affine else None)
+        self._cache: tuple | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        k = len(self.normalized_shape)
+        if not isinstance(x, np.ndarray) or x.shape[x.ndim - k:] != self.normalized_shape:
+            raise ValueError(f"{self.label}: expected input ending in {self.normalized_shape}, "
+                             f"got shape {getattr(x, 'shape', type(x))}")
+        mean = x.mean(axis=self._axes, keepdims=True)
+        centered = x - mean
+        var = (centered * centered).mean(axis=self._axes, keepdims=True)
+        inv_std = 1.0 / np.sqrt(var + self.eps)
+        x_hat = centered * inv_std
+        self._cache = (x_hat, inv_std)
+        if not self.elementwise_affine:
+            return x_hat
+        return x_hat * self.weight.data + self.bias.data
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        self._require_forward(self._cache)
+        x_hat, inv_std = self._cache
+        if grad_out.shape != x_hat.shape:
+            raise ValueError(f"{self.label}: expected grad_out of shape {x_hat.shape}, "
+                             f"got {grad_out.shape}")
+        g_hat = grad_out
+        if self.elementwise_affine:
+            batch_axes = tuple(range(grad_out.ndim - len(self.normalized_shape)))
+            self.weight.grad += (grad_out * x_hat).sum(axis=batch_axes)
+            self.bias.grad += grad_out.sum(axis=batch_axes)
+            g_hat = grad_out * self.weight.data
+        return _normalized_backward(g_hat, x_hat, inv_std, axis=self._axes)
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
+
+
+class MeanOnlyBatchNorm1d(Module):
+    """Mean-only batch normalization (Salimans & Kingma, 2016): y = γ·(x − μ) + β, μ the batch
+    mean per feature (the running mean in eval). No division by σ, so backward is::
+
+        dL/dx_i = γ·(dL/dy_i − mean_j dL/dy_j)
+
+    the gradient minus its batch mean: zero for a batch of one sample.
+    """
+
+    def __init__(self, num_features: int, momentum: float = 0.1,
+                 dtype: np.dtype | type = np.float32) -> None:
+        super().__init__()
+        if not isinstance(num_features, int | np.integer) or num_features < 1:
+            raise ValueError(f"MeanOnlyBatchNorm1d: num_features must be a positive integer, "
+                             f"got {num_features!r}")
+        dtype = np.dtype(dtype)
+        self.num_features, self.momentum = int(num_features), float(momentum)
+        self.register_parameter("weight", Parameter(np.ones(num_features, dtype)))
+        self.register_parameter("bias", Parameter(np.zeros(num_features, dtype)))
+        self.register_buffer("running_mean", np.zeros(num_features, dtype))
+        self._cache: tuple | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != self.num_features:
+            raise ValueError(f"{self.label}: expected input of shape (N, {self.num_features}), "
+                             f"got {getattr(x, 'shape', type(x))}")
+        if self.training:
+            mean = x.mean(axis=0)
+            self.running_mean *= 1 - self.momentum
+            self.running_mean += self.momentum * mean
+        else:
+            mean = self.running_mean
+        centered = x - mean
+        self._cache = (centered, self.training)
+        return centered * self.weight.data + self.bias.data
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        self._require_forward(self._cache)
+        centered, used_batch = self._cache
+        self.weight.grad += (grad_out * centered).sum(axis=0)
+        self.bias.grad += grad_out.sum(axis=0)
+        g_hat = grad_out * self.weight.data
+        return g_hat - g_hat.mean(axis=0) if used_batch else g_hat
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, momentum={self.momentum}"
