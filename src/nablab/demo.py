@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from nablab import nn
@@ -31,6 +33,25 @@ def gradient_table(seed: int = DEMO_SEED) -> str:
     return "\n".join([title, "", report.table(), "", verdict])
 
 
+def worked_solution(html_path: Path = Path("mazur-solution.html")) -> None:
+    """Print the worked solution of the bundled Mazur exercise and write it as HTML."""
+    from rich.console import Console
+
+    from nablab._io import write_atomic
+    from nablab.solve import load_exercise, run, solution_document, to_html
+    from nablab.solve.commands import example_path
+    from nablab.solve.render import print_rich
+
+    trace = run(load_exercise(example_path("mazur")))
+    document = solution_document(trace, explain=["w1"])
+    console = Console()
+    print_rich(document, console)
+    write_atomic(html_path, to_html(document))
+    console.print(f"\nwrote {html_path} (open it in a browser: the math is MathML)")
+
+
 def run() -> int:
     print(gradient_table())
+    print()
+    worked_solution()
     return 0

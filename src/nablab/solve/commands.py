@@ -1,0 +1,129 @@
+"""What ``nablab solve`` and ``nablab check`` do, given their parsed arguments."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from nablab._io import write_atomic
+from nablab.solve.check import Report, check, load_answers
+from nablab.solve.derive import solution_document
+from nablab.solve.render import print_rich, render
+from nablab.solve.spec import ExerciseError, load_exercise
+from nablab.solve.trace import run
+
+SCHEMA_HELP = """\
+exercise file (YAML):
+  title: text                              optional
+  description: text                        optional, shown above the solution
+  inputs: [[x11, x12], ...]                one row per sample
+  targets: [[t11, t12], ...]               rows; or class indices [2, 0, ...] for cross_entropy
+  input_names: [i1, i2]                    optional (default x1, x2, ...)
+  target_names: [t1, t2]                   optional (default t1, t2, ...)
+  layers:                                  in order; a linear layer's weights are (inputs, units)
+    - type: linear
+      weights: [[w11, w12], [w21, w22]]    column j feeds unit j
+      bias: 0.35 | [b1, b2]                number: shared by the layer; list: per unit; omit: none
+      names: {weights: [[w1, w3], [w2, w4]], bias: b1}    optional scalar names
+      output_names: [net_h1, net_h2]       optional
+      update_weights: true                 optional
+      update_bias: true                    optional
+    - {type: sigmoid | tanh | relu | identity | softmax, output_names: [...]}
+    - {type: leaky_relu, slope: 0.01}
+    - {type: swish, beta: 1.0}
+    - {type: batchnorm, eps: 1e-5, gamma: [...], beta: [...], names: {gamma: [...], beta: [...]}}
+    - {type: dropout, p: 0.5, mode: inverted | scale_at_test, mask: [[1, 0], ...]}  row/sample
+  loss: {type: mse | bce | bce_with_logits | cross_entropy, reduction: mean | sum | batch_mean,
+         factor: 1.0}                      mse with reduction sum and factor 0.5: E = ½ Σ (t − o)²
+  penalty: {type: l2 | l1, strength: 0.01, convention: half | full, biases: false}   optional
+  optimizer: {type: sgd | adagrad | rmsprop | adam | adamw | newton, lr: 0.5, ...}
+                                           any option of that nablab optimizer (momentum,
+                                           convention: velocity, nesterov: lookahead, eps_placement)
+  steps: 1                                 passes over the samples
+  batch: full | per_sample                 one update per pass, or one per sample in order
+  digits: 9                                significant digits in the solution
+"""
+
+CHECK_HELP = """\
+answer file (YAML), quantity: number as you wrote it (its last decimal sets the tolerance):
+  w5: 0.3589          the parameter after the last step      w5@1: after step 1
+  out_h1@1: 0.5933    a forward value in step 1              loss@1, loss@final
+  grad(w5)@1: 0.0822  a gradient                             velocity(w5)@1, m(w5)@1: state
+"""
+
+
+def _fail(error: Exception) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return 2
+
+
+def solve_command(exercise_path: str, fmt: str, out: str | None, explain: list[str],
+                  console=None) -> int:
+    try:
+        exercise = load_exercise(exercise_path)
+        trace = run(exercise)
+        document = solution_document(trace, explain)
+    except ExerciseError as error:
+        return _fail(error)
+    if out is None and fmt == "text":
+        if console is None:
+            from rich.console import Console
+
+            console = Console()
+        print_rich(document, console)
+        return 0
+    output = render(trace, document, fmt)
+    if out is None:
+        sys.stdout.write(output)
+        return 0
+    try:
+        write_atomic(out, output)
+    except OSError as error:
+        return _fail(f"cannot write {out}: {error}")
+    print(f"wrote {out}")
+    return 0
+
+
+def report_text(report: Report) -> str:
+    lines = [f"verdict: {report.verdict}", ""]
+    width = max([8, *(len(r.name) for r in report.results)])
+    lines.append(f"  {'quantity':<{width}}  {'given':>14}  {'expected':>16}")
+    for r in report.results:
+        mark = "ok" if r.ok else "WRONG"
+        expected = "?" if r.expected is None else f"{r.expected:.10g}"
+        lines.append(f"  {r.name:<{width}}  {r.given:>14.10g}  {expected:>16}  {mark}"
+                     + (f"  ({r.problem})" if r.problem else ""))
+    if report.first_divergence:
+        first = report.first_divergence
+        lines += ["", f"first wrong value in computation order: {first['name']} "
+                      f"(given {first['given']:.10g}, exact {first['expected']:.10g})"]
+        if first.get("formula"):
+            lines.append(f"  {first['formula']}")
+    if report.explanations:
+        lines += ["", "mistakes that explain the wrong numbers (best first):"]
+        for e in report.explanations:
+            lines.append(f"  {e['id']}: {e['detail']} — reproduces {e['matched']} of "
+                         f"{e['of']} answers")
+    elif report.verdict == "incorrect":
+        lines += ["", "no known mistake reproduces these numbers."]
+    return "\n".join(lines) + "\n"
+
+
+def check_command(exercise_path: str, answers_path: str, fmt: str, rtol: float) -> int:
+    try:
+        exercise = load_exercise(exercise_path)
+        answers = load_answers(answers_path)
+        report = check(exercise, answers, rtol)
+    except ExerciseError as error:
+        return _fail(error)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(report_text(report))
+    return 0 if report.verdict == "correct" else 1
+
+
+def example_path(name: str) -> Path:
+    """A bundled example exercise (``mazur`` → ``nablab/examples/mazur.yaml``)."""
+    return Path(__file__).resolve().parents[1] / "examples" / f"{name}.yaml"

@@ -1,0 +1,153 @@
+"""Rendering a solution document: plain or rich text, Markdown with LaTeX, HTML with MathML,
+and the JSON contract (built from the trace, not the document)."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from typing import Any
+
+from nablab.solve import expr
+from nablab.solve.derive import Document, Equation, Heading, Para
+from nablab.solve.trace import Trace
+
+FORMATS = ("text", "markdown", "html", "json")
+
+
+def equation_text(equation: Equation) -> str:
+    parts = [expr.text(p) for p in equation.parts]
+    if len(parts) == 1:
+        return parts[0]
+    return f"{parts[0]} {equation.relation} " + " = ".join(parts[1:])
+
+
+def to_text(document: Document) -> str:
+    """Plain Unicode text, one equation per line."""
+    lines = [document.title, "=" * len(document.title), ""]
+    for item in document.items:
+        if isinstance(item, Heading):
+            lines += ["", item.text, "-" * len(item.text)]
+        elif isinstance(item, Para):
+            lines.append(item.text)
+        else:
+            lines.append("  " + equation_text(item))
+    return "\n".join(lines) + "\n"
+
+
+def print_rich(document: Document, console) -> None:
+    """The text form with headings and values styled, for a terminal."""
+    from rich.markup import escape as rich_escape
+    from rich.rule import Rule
+
+    console.print(Rule(f"[bold]{rich_escape(document.title)}"))
+    for item in document.items:
+        if isinstance(item, Heading):
+            console.print()
+            console.print(f"[bold cyan]{rich_escape(item.text)}")
+        elif isinstance(item, Para):
+            console.print(f"[dim]{rich_escape(item.text)}")
+        else:
+            parts = [expr.text(p) for p in item.parts]
+            body = (f"{parts[0]} {item.relation} " + " = ".join(parts[1:-1])
+                    + (" = " if len(parts) > 2 else "")) if len(parts) > 1 else ""
+            result = parts[-1]
+            console.print(f"  {rich_escape(body)}[bold green]{rich_escape(result)}",
+                          soft_wrap=True)
+
+
+def _latex_equation(equation: Equation) -> str:
+    parts = [expr.latex(p) for p in equation.parts]
+    relation = r" \leftarrow " if equation.relation == "←" else " = "
+    return parts[0] + (relation + " = ".join(parts[1:]) if len(parts) > 1 else "")
+
+
+def to_markdown(document: Document) -> str:
+    """Markdown with display math in $$ … $$ (LaTeX)."""
+    lines = [f"# {document.title}", ""]
+    for item in document.items:
+        if isinstance(item, Heading):
+            lines += [f"{'#' * item.level} {item.text}", ""]
+        elif isinstance(item, Para):
+            lines += [item.text, ""]
+        else:
+            lines += ["$$", _latex_equation(item), "$$", ""]
+    return "\n".join(lines)
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
+       line-height: 1.5; color: #1f2328; }
+h1 { border-bottom: 2px solid #d0d7de; padding-bottom: .3rem; }
+h2 { margin-top: 2rem; color: #0b5394; }
+p { color: #57606a; margin: .6rem 0 .2rem; }
+.eq { overflow-x: auto; padding: .15rem 0; }
+math { font-size: 1.1rem; }
+"""
+
+
+def _mathml_equation(equation: Equation) -> str:
+    parts = [expr.mathml(p) for p in equation.parts]
+    relation = "<mo>←</mo>" if equation.relation == "←" else "<mo>=</mo>"
+    body = parts[0]
+    if len(parts) > 1:
+        body += relation + "<mo>=</mo>".join(parts[1:])
+    return (f'<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">'
+            f"<mrow>{body}</mrow></math>")
+
+
+def to_html(document: Document) -> str:
+    """One self-contained XHTML file; the math is MathML, so it renders offline."""
+    body = [f"<h1>{escape(document.title)}</h1>"]
+    for item in document.items:
+        if isinstance(item, Heading):
+            body.append(f"<h{item.level}>{escape(item.text)}</h{item.level}>")
+        elif isinstance(item, Para):
+            body.append(f"<p>{escape(item.text)}</p>")
+        else:
+            key = f' id="{escape(item.key)}"' if item.key else ""
+            body.append(f'<div class="eq"{key}>{_mathml_equation(item)}</div>')
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html>\n'
+        '<html xmlns="http://www.w3.org/1999/xhtml" lang="en">\n<head>\n'
+        '<meta charset="utf-8"/>\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"/>\n'
+        f"<title>{escape(document.title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+
+
+def to_json(trace: Trace) -> dict[str, Any]:
+    """The JSON contract: steps with loss, values, grads, parameters and optimizer state."""
+    steps = []
+    for step in trace.steps:
+        entry: dict[str, Any] = {
+            "index": step.index,
+            "samples": [s + 1 for s in step.samples],
+            "loss": step.loss,
+            "values": trace.values(step),
+            "output_grads": trace.output_grads(step),
+            "grads": step.grads,
+            "params_before": step.params_before,
+            "params_after": step.params_after,
+            "state": {**step.state, "step": step.index},
+        }
+        if step.penalty:
+            entry["data_loss"], entry["penalty"] = step.data_loss, step.penalty
+        if step.update_grads is not None:
+            entry["update_grads"] = step.update_grads
+        steps.append(entry)
+    return {"title": trace.exercise.title, "steps": steps, "final_loss": trace.final_loss,
+            "params": trace.final_params}
+
+
+def render(trace: Trace, document: Document, fmt: str) -> str:
+    if fmt == "text":
+        return to_text(document)
+    if fmt == "markdown":
+        return to_markdown(document)
+    if fmt == "html":
+        return to_html(document)
+    if fmt == "json":
+        return json.dumps(to_json(trace), indent=2, ensure_ascii=False) + "\n"
+    raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")

@@ -1,0 +1,337 @@
+"""The exercise file: a YAML description of a small network, validated into an ``Exercise``.
+
+Every problem in a file is reported at once, one line each, with its path
+(``layers[2].weights: expected 2 rows (the previous layer has 2 outputs), got 3``); an unknown
+key is an error. Shapes follow nablab's layout: a linear layer's ``weights`` has one row per
+input and one column per unit (column j feeds unit j).
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from nablab.optim import OPTIMIZERS
+
+Number = float
+Names = list[str]
+
+
+class ExerciseError(ValueError):
+    """Everything wrong with an exercise file, one ``path: message`` per problem."""
+
+    def __init__(self, problems: list[str], source: str = "exercise") -> None:
+        self.problems = problems
+        self.source = source
+        super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ParamNames(_Strict):
+    weights: list[list[str]] | None = None
+    bias: str | list[str] | None = None
+
+
+class LinearLayer(_Strict):
+    type: Literal["linear"]
+    weights: list[list[Number]]
+    bias: Number | list[Number] | None = None
+    names: ParamNames | None = None
+    output_names: Names | None = None
+    update_weights: bool = True
+    update_bias: bool = True
+
+
+class ActivationLayer(_Strict):
+    type: Literal["sigmoid", "tanh", "relu", "identity", "softmax"]
+    output_names: Names | None = None
+
+
+class LeakyReLULayer(_Strict):
+    type: Literal["leaky_relu"]
+    slope: Number = 0.01
+    output_names: Names | None = None
+
+
+class SwishLayer(_Strict):
+    type: Literal["swish"]
+    beta: Number = 1.0
+    output_names: Names | None = None
+
+
+class NormNames(_Strict):
+    gamma: list[str] | None = None
+    beta: list[str] | None = None
+
+
+class BatchNormLayer(_Strict):
+    type: Literal["batchnorm"]
+    eps: Number = 1e-5
+    gamma: list[Number] | None = None
+    beta: list[Number] | None = None
+    names: NormNames | None = None
+    output_names: Names | None = None
+    update: bool = True
+
+
+class DropoutLayer(_Strict):
+    type: Literal["dropout"]
+    p: Annotated[Number, Field(ge=0, lt=1)]
+    mode: Literal["inverted", "scale_at_test"] = "inverted"
+    mask: list[list[Literal[0, 1]]]
+    output_names: Names | None = None
+
+
+Layer = Annotated[
+    LinearLayer | ActivationLayer | LeakyReLULayer | SwishLayer | BatchNormLayer | DropoutLayer,
+    Field(discriminator="type"),
+]
+
+
+class LossSpec(_Strict):
+    type: Literal["mse", "bce", "bce_with_logits", "cross_entropy"]
+    reduction: Literal["mean", "sum", "batch_mean"] = "mean"
+    factor: Number = 1.0
+
+
+class PenaltySpec(_Strict):
+    type: Literal["l2", "l1"]
+    strength: Annotated[Number, Field(ge=0)]
+    convention: Literal["half", "full"] = "half"
+    biases: bool = False
+
+
+class OptimizerSpec(BaseModel):
+    """``type`` and the options of that nablab optimizer (checked against its signature)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: Literal["sgd", "adagrad", "rmsprop", "adam", "adamw", "newton"]
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Exercise(_Strict):
+    title: str = "Worked solution"
+    description: str | None = None
+    inputs: list[list[Number]]
+    targets: list[list[Number]] | list[int]
+    input_names: Names | None = None
+    target_names: Names | None = None
+    layers: Annotated[list[Layer], Field(min_length=1)]
+    loss: LossSpec
+    penalty: PenaltySpec | None = None
+    optimizer: OptimizerSpec
+    steps: Annotated[int, Field(ge=1, le=1000)] = 1
+    batch: Literal["full", "per_sample"] = "full"
+    digits: Annotated[int, Field(ge=3, le=17)] = 9
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.inputs[0])
+
+
+# ------------------------------------------------------------------------------- parsing
+
+
+_LAYER_TAGS = {"linear", "sigmoid", "tanh", "relu", "identity", "softmax", "leaky_relu", "swish",
+               "batchnorm", "dropout"}
+_UNION_MEMBERS = {"list[list[float]]", "list[int]", "float", "list[float]", "str", "list[str]"}
+
+
+def _path(loc: tuple) -> str:
+    """('layers', 2, 'linear', 'weights') → 'layers[2].weights' (union member tags dropped)."""
+    out = ""
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in _UNION_MEMBERS or (
+            part in _LAYER_TAGS and index > 0 and isinstance(loc[index - 1], int)
+        ):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _pydantic_problems(error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors():
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (not part of the exercise format; see `nablab solve --help`)"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        elif item["type"] == "union_tag_invalid":
+            message = (f"unknown layer type {item['input'].get('type')!r}; valid: linear, "
+                       "sigmoid, tanh, relu, leaky_relu, swish, softmax, identity, batchnorm, "
+                       "dropout")
+        elif item["type"] == "literal_error":
+            message = f"{message}, got {item['input']!r}"
+        problems.append(f"{_path(item['loc'])}: {message}")
+    return sorted(set(problems), key=problems.index)
+
+
+def layer_width(layer: Any, width: int) -> int:
+    """The number of outputs of ``layer`` given ``width`` inputs."""
+    return len(layer.weights[0]) if isinstance(layer, LinearLayer) else width
+
+
+def _check_matrix(rows: list[list[Any]], where: str, problems: list[str]) -> bool:
+    if not rows or not rows[0]:
+        problems.append(f"{where}: must be a non-empty matrix (a list of rows)")
+        return False
+    lengths = {len(row) for row in rows}
+    if len(lengths) > 1:
+        problems.append(f"{where}: rows have different lengths {sorted(lengths)}")
+        return False
+    return True
+
+
+def _check_names(names: list[str] | None, count: int, where: str, what: str,
+                 problems: list[str]) -> None:
+    if names is not None and len(names) != count:
+        problems.append(f"{where}: expected {count} names ({what}), got {len(names)}")
+
+
+def _check_layer(index: int, layer: Any, width: int, n_samples: int,
+                 problems: list[str]) -> int:
+    where = f"layers[{index}]"
+    before = len(problems)
+    if isinstance(layer, LinearLayer):
+        if not _check_matrix(layer.weights, f"{where}.weights", problems):
+            return width
+        rows, units = len(layer.weights), len(layer.weights[0])
+        if rows != width:
+            source = "the inputs have" if index == 0 else "the previous layer has"
+            problems.append(f"{where}.weights: expected {width} rows ({source} {width} "
+                            f"outputs), got {rows}")
+        if isinstance(layer.bias, list) and len(layer.bias) != units:
+            problems.append(f"{where}.bias: expected {units} values (one per unit) or one "
+                            f"number (shared), got {len(layer.bias)}")
+        names = layer.names
+        if names is not None and names.weights is not None:
+            shape = (len(names.weights), len({len(r) for r in names.weights}) == 1
+                     and len(names.weights[0]))
+            if shape != (rows, units):
+                problems.append(f"{where}.names.weights: expected a {rows}×{units} matrix of "
+                                f"names like weights")
+        if names is not None and names.bias is not None:
+            if layer.bias is None:
+                problems.append(f"{where}.names.bias: the layer has no bias")
+            elif isinstance(layer.bias, list) != isinstance(names.bias, list):
+                problems.append(f"{where}.names.bias: give one name for a shared bias (a number) "
+                                f"or a list of names for per-unit biases (a list)")
+            elif isinstance(names.bias, list):
+                _check_names(names.bias, units, f"{where}.names.bias", "one per unit", problems)
+        width = units
+    elif isinstance(layer, BatchNormLayer):
+        for what in ("gamma", "beta"):
+            values = getattr(layer, what)
+            if values is not None and len(values) != width:
+                problems.append(f"{where}.{what}: expected {width} values (one per feature), "
+                                f"got {len(values)}")
+            if layer.names is not None:
+                _check_names(getattr(layer.names, what), width, f"{where}.names.{what}",
+                             "one per feature", problems)
+    elif isinstance(layer, DropoutLayer) and _check_matrix(layer.mask, f"{where}.mask", problems):
+        shape = (len(layer.mask), len(layer.mask[0]))
+        if shape != (n_samples, width):
+            problems.append(f"{where}.mask: expected {n_samples}×{width} (one row per sample), "
+                            f"got {shape[0]}×{shape[1]}")
+    if len(problems) == before:
+        _check_names(layer.output_names, width, f"{where}.output_names", "one per output",
+                     problems)
+    return width
+
+
+def _check_optimizer(spec: OptimizerSpec, problems: list[str]) -> None:
+    cls = OPTIMIZERS[spec.type]
+    signature = inspect.signature(cls.__init__)
+    valid = [name for name in signature.parameters if name not in ("self", "params")]
+    for key in spec.options():
+        if key not in valid:
+            problems.append(f"optimizer.{key}: unknown option for {spec.type}; valid: "
+                            f"{', '.join(valid)}")
+    required = [name for name, p in signature.parameters.items()
+                if p.default is inspect.Parameter.empty and name not in ("self", "params")]
+    for key in required:
+        if key not in spec.options():
+            problems.append(f"optimizer.{key}: required for {spec.type}")
+
+
+def _cross_check(exercise: Exercise) -> list[str]:
+    problems: list[str] = []
+    if not _check_matrix(exercise.inputs, "inputs", problems):
+        return problems
+    n, width = exercise.n_samples, exercise.n_inputs
+    _check_names(exercise.input_names, width, "input_names", "one per input", problems)
+    for index, layer in enumerate(exercise.layers):
+        width = _check_layer(index, layer, width, n, problems)
+    targets = exercise.targets
+    if exercise.loss.type == "cross_entropy" and targets and isinstance(targets[0], int):
+        if len(targets) != n:
+            problems.append(f"targets: expected {n} class indices (one per sample), "
+                            f"got {len(targets)}")
+        bad = [t for t in targets if not 0 <= t < width]
+        if bad:
+            problems.append(f"targets: class index {bad[0]} outside [0, {width}) "
+                            f"(the network has {width} outputs)")
+    elif targets and isinstance(targets[0], int):
+        problems.append("targets: class indices need loss type cross_entropy; give one row "
+                        "of target values per sample")
+    elif _check_matrix(targets, "targets", problems):
+        shape = (len(targets), len(targets[0]))
+        if shape != (n, width):
+            problems.append(f"targets: expected {n}×{width} (one row per sample, one value per "
+                            f"output), got {shape[0]}×{shape[1]}")
+        elif exercise.loss.type == "bce" and any(not 0 <= t <= 1 for r in targets for t in r):
+            problems.append("targets: binary cross-entropy targets must lie in [0, 1]")
+    _check_names(exercise.target_names, width, "target_names", "one per output", problems)
+    if exercise.loss.type == "cross_entropy" and exercise.loss.reduction == "batch_mean":
+        problems.append("loss.reduction: cross_entropy takes mean or sum")
+    _check_optimizer(exercise.optimizer, problems)
+    return problems
+
+
+def parse_exercise(data: Any, source: str = "exercise") -> Exercise:
+    """Validate parsed YAML (a mapping) into an ``Exercise`` or raise ``ExerciseError``."""
+    if not isinstance(data, dict):
+        raise ExerciseError([f"(top level): expected a mapping of keys, got "
+                             f"{type(data).__name__}"], source)
+    try:
+        exercise = Exercise.model_validate(data)
+    except ValidationError as error:
+        raise ExerciseError(_pydantic_problems(error), source) from None
+    problems = _cross_check(exercise)
+    if problems:
+        raise ExerciseError(problems, source)
+    return exercise
+
+
+def load_exercise(path: str | Path) -> Exercise:
+    """Read and validate an exercise file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ExerciseError([f"cannot read the file: {error.strerror}"], str(path)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        problem = getattr(error, "problem", None) or str(error)
+        raise ExerciseError([f"{where}: invalid YAML: {problem}"], str(path)) from None
+    return parse_exercise(data, str(path))
