@@ -9,6 +9,10 @@ machine noise, neither sees the other's threads.
 A worker receives a list of (name, factory, args) contenders, builds each with
 ``factory(*args)`` (which returns a zero-argument step function), warms it up, then answers
 requests (index, repeats) with the mean seconds per call over ``repeats`` calls.
+
+Between two timings the parent waits ``pause`` seconds: BLAS and OpenMP workers spin for a
+while after their last task, and the next worker should not start on a core still busy with
+them.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ def _serve(connection, contenders) -> None:
 
 
 def compare(
-    groups: dict[str, Sequence[tuple[str, Callable, tuple]]], repeats: int, rounds: int
+    groups: dict[str, Sequence[tuple[str, Callable, tuple]]], repeats: int, rounds: int,
+    pause: float = 0.3,
 ) -> dict[str, float]:
     """Best seconds per call of every contender, in alternating rounds across worker processes.
 
@@ -55,6 +60,7 @@ def compare(
         for _ in range(rounds):
             for connection, _, contenders in workers:
                 for index, (name, _, _) in enumerate(contenders):
+                    time.sleep(pause)
                     connection.send((index, repeats))
                     best[name] = min(best.get(name, np.inf), connection.recv())
     finally:

@@ -15,6 +15,8 @@ def test_demo_prints_the_gradient_table(capsys, tmp_path, monkeypatch):
     assert (tmp_path / "mazur-solution.html").stat().st_size > 10_000
     out = capsys.readouterr().out
     assert "w5 ← w5 − η·∂E/∂w5 = 0.4 − 0.5·0.0821670406 = 0.35891648" in out
+    accuracy = float(re.search(r"validation accuracy: ([\d.]+)%", out).group(1))
+    assert accuracy >= 95.0
     assert "analytic" in out and "numerical" in out
     rows = re.findall(r"^(\d\.(?:weight|bias)\[[\d, ]+\])\s+(\S+)\s+(\S+)\s+(\S+)$", out, re.M)
     assert len(rows) == 2 * 3 + 3 + 3 * 2 + 2  # every scalar of the 2-3-2 network

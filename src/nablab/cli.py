@@ -6,13 +6,49 @@ import argparse
 import sys
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad flags get one line (what is wrong) and exit code 2, not the whole usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated sizes like 64,64, "
+                                         f"got {text!r}") from None
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"hidden sizes must be positive integers, got {text!r}")
+    return widths
+
+
+def _model_flags(parser: argparse.ArgumentParser) -> None:
+    from nablab.init import INITIALIZERS
+    from nablab.train.command import ACTIVATIONS
+
+    parser.add_argument("--data", default="digits",
+                        help="digits, mnist1d, moons, circles, spirals, xor, blobs, or a file "
+                             "(.npz with x and y, .csv with the label last, IDX images)")
+    parser.add_argument("--labels", help="the IDX labels file, when --data is IDX images")
+    parser.add_argument("--hidden", type=_widths, default=(64, 64), help="hidden sizes: 64,64")
+    parser.add_argument("--activation", choices=ACTIVATIONS, default="relu")
+    parser.add_argument("--init", choices=sorted(INITIALIZERS), default="he_normal")
+    parser.add_argument("--batch-norm", action="store_true")
+    parser.add_argument("--dropout", type=float, default=0.0, help="drop probability")
+    parser.add_argument("--val-fraction", type=float, default=0.2)
+    parser.add_argument("--no-standardize", dest="standardize", action="store_false")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from nablab.solve.commands import CHECK_HELP, SCHEMA_HELP
     from nablab.solve.render import FORMATS
+    from nablab.train.command import OPTIMIZERS, SCHEDULES
 
-    parser = argparse.ArgumentParser(
-        prog="nablab", description="A lab for how neural networks learn."
-    )
+    parser = _Parser(prog="nablab", description="A lab for how neural networks learn.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("demo", help="run the built-in demonstration")
 
@@ -35,7 +71,37 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=("text", "json"), default="text")
     check.add_argument("--rtol", type=float, default=1e-3,
                        help="relative slack for rounding carried through steps (default 1e-3)")
+
+    train = commands.add_parser("train", help="train an MLP classifier and write its run folder")
+    _model_flags(train)
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--momentum", type=float, default=0.9,
+                       help="for --optimizer momentum / nesterov")
+    train.add_argument("--weight-decay", type=float, default=0.0,
+                       help="coupled L2 (decoupled with adamw)")
+    train.add_argument("--epochs", type=int, default=20)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--schedule", choices=SCHEDULES, default="none")
+    train.add_argument("--patience", type=int, help="early stopping on the validation loss")
+    train.add_argument("--out", help="run folder: history.csv, metrics.json, plots, checkpoint")
+    train.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
+    train.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")
+    train.add_argument("--no-diagnostics", dest="diagnostics", action="store_false")
+
+    summary = commands.add_parser("summary", help="per-layer parameter table of the model "
+                                                  "that `nablab train` would build")
+    _model_flags(summary)
     return parser
+
+
+def _config(args: argparse.Namespace):
+    from dataclasses import fields
+
+    from nablab.train.command import TrainConfig
+
+    names = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +114,14 @@ def main(argv: list[str] | None = None) -> int:
         from nablab.solve.commands import solve_command
 
         return solve_command(args.exercise, args.format, args.out, args.explain)
+    if args.command == "train":
+        from nablab.train.command import train_command
+
+        return train_command(_config(args))
+    if args.command == "summary":
+        from nablab.train.command import summary_command
+
+        return summary_command(_config(args))
     if args.command == "check":
         from nablab.solve.commands import check_command
 

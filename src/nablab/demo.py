@@ -50,8 +50,32 @@ def worked_solution(html_path: Path = Path("mazur-solution.html")) -> None:
     console.print(f"\nwrote {html_path} (open it in a browser: the math is MathML)")
 
 
+def train_digits(seed: int = DEMO_SEED) -> float:
+    """Train a 64-64-10 ReLU MLP on scikit-learn's digits with Adam; return validation
+    accuracy."""
+    from nablab import data, optim
+    from nablab.train import Diagnostics, fit
+
+    digits = data.load("digits")
+    x_train, y_train, x_val, y_val = data.train_val_split(digits.x, digits.y, 0.2, seed=seed)
+    scaler = data.Standardizer().fit(x_train)
+    rng = np.random.default_rng(seed)
+    model = nn.Sequential(nn.Linear(64, 64, init="he_normal", rng=rng), nn.ReLU(),
+                          nn.Linear(64, 10, rng=rng))
+    print(f"\nTraining a 64-64-10 MLP on digits ({len(x_train)} training, {len(x_val)} "
+          "validation images):")
+    history = fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=1e-3),
+                  (scaler.transform(x_train), y_train), (scaler.transform(x_val), y_val),
+                  epochs=15, batch_size=32, seed=seed, progress=True,
+                  callbacks=[Diagnostics(verbose=True)])
+    accuracy = history.last["val_acc"]
+    print(f"validation accuracy: {accuracy:.2%}")
+    return accuracy
+
+
 def run() -> int:
     print(gradient_table())
     print()
     worked_solution()
+    train_digits()
     return 0

@@ -19,7 +19,7 @@ class Linear(Module):
     Backward, for G = dL/dZ of shape (N, out)::
 
         dL/dW = Xᵀ G          (in, out)   accumulated into weight.grad
-        dL/db = Σ_n G[n, :]   (out,)      accumulated into bias.grad
+        dL/db = 1ᵀG = Σ_n G[n, :]  (out,)  accumulated into bias.grad
         dL/dX = G Wᵀ          (N, in)     returned
 
     ``bias="shared"`` uses one scalar b for every unit (as in classic textbook examples); its
@@ -63,13 +63,21 @@ class Linear(Module):
         bias_param = None if bias_shape is None else Parameter(np.zeros(bias_shape, dtype))
         self.register_parameter("bias", bias_param)
         self._x: np.ndarray | None = None
+        self._ones_cache = np.ones(0, dtype)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._check_input(x)
+        weight = self.weight._data
+        if (
+            not isinstance(x, np.ndarray)
+            or x.ndim != 2
+            or x.shape[1] != self.in_features
+            or x.dtype != weight.dtype
+        ):
+            self._reject_input(x)
         self._x = x
-        z = x @ self.weight.data
+        z = x @ weight
         if self.bias is not None:
-            z += self.bias.data
+            z += self.bias._data
         return z
 
     def _check_input(self, x: np.ndarray) -> None:
@@ -77,7 +85,7 @@ class Linear(Module):
             not isinstance(x, np.ndarray)
             or x.ndim != 2
             or x.shape[1] != self.in_features
-            or x.dtype != self.weight.data.dtype
+            or x.dtype != self.weight._data.dtype
         ):
             self._reject_input(x)
 
@@ -98,14 +106,25 @@ class Linear(Module):
     def _accumulate(self, grad_out: np.ndarray) -> None:
         x = self._x
         self._require_forward(x)
-        if grad_out.shape != (x.shape[0], self.out_features):
+        if grad_out.shape[0] != x.shape[0] or grad_out.shape[-1] != self.out_features:
             raise ValueError(
                 f"{self.label}: expected grad_out of shape {(x.shape[0], self.out_features)}, "
                 f"got {grad_out.shape}"
             )
-        self.weight.grad += self._weight_gradient(x.T @ grad_out)
-        if self.bias is not None:
-            self.bias.grad += grad_out.sum(axis=0 if self.bias_mode is True else None)
+        self.weight._grad += self._weight_gradient(x.T @ grad_out)
+        bias = self.bias
+        if bias is not None:
+            if self.bias_mode is True:
+                bias._grad += self._ones(grad_out) @ grad_out  # Σ_n G[n, :] as one product
+            else:
+                bias._grad += grad_out.sum()
+
+    def _ones(self, grad_out: np.ndarray) -> np.ndarray:
+        """A cached vector of ones, so the bias gradient 1ᵀG is a matrix-vector product."""
+        ones = self._ones_cache
+        if ones.shape[0] != grad_out.shape[0] or ones.dtype != grad_out.dtype:
+            ones = self._ones_cache = np.ones(grad_out.shape[0], grad_out.dtype)
+        return ones
 
     def _weight_gradient(self, grad_used: np.ndarray) -> np.ndarray:
         """dL/dW from dL/d(the weight used in forward); the same array here."""
@@ -113,7 +132,7 @@ class Linear(Module):
 
     def _used_weight(self) -> np.ndarray:
         """The weight the last forward multiplied by (``weight.data`` here)."""
-        return self.weight.data
+        return self.weight._data
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         self._accumulate(grad_out)

@@ -10,6 +10,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy.special import expit
 
+from nablab.nn.kernels import softmax_cross_entropy
+
 _REDUCTIONS = ("mean", "sum")
 
 # PyTorch's BCE backward divides by max(p(1 − p), ε) with ε = 1e-12 stored as a C float.
@@ -149,47 +151,68 @@ class CrossEntropyLoss(Loss):
         log p = X − max − log Σ e^(X − max)
         L = −Σ_n Σ_c T[n, c] · log p[n, c] / n        (n = N for "mean", 1 for "sum")
         dL/dX = (softmax(X) · Σ_c T[n, c] − T) / n   (= (p − T)/n for rows that sum to 1)
+
+    With class indices the whole forward is one fused pass per row
+    (:func:`nablab.nn.kernels.softmax_cross_entropy`), and ``correct`` counts the rows whose
+    target logit is the largest (the samples classified right, ties counted right). The
+    gradient is formed in place in the probabilities, once; ``backward`` returns that array.
     """
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.correct: int | None = None
+        self._rows = np.arange(0)
+
+    def _row_index(self, n: int) -> np.ndarray:
+        if len(self._rows) != n:
+            self._rows = np.arange(n)
+        return self._rows
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         where = type(self).__name__
-        logits = _as_array(pred, "pred", where)
-        if logits.ndim != 2 or not np.issubdtype(logits.dtype, np.floating):
+        logits = pred if isinstance(pred, np.ndarray) else _as_array(pred, "pred", where)
+        if logits.ndim != 2 or logits.dtype.kind != "f":
             raise ValueError(
                 f"{where}: expected floating logits of shape (N, C), got shape {logits.shape} "
                 f"and dtype {logits.dtype}"
             )
         n_rows, n_classes = logits.shape
-        target = _as_array(target, "target", where)
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        exp = np.exp(shifted)
-        sum_exp = exp.sum(axis=1, keepdims=True)
-        log_p = shifted - np.log(sum_exp)
+        target = target if isinstance(target, np.ndarray) else _as_array(target, "target", where)
         n = n_rows if self.reduction == "mean" else 1
-        if np.issubdtype(target.dtype, np.integer):
+        if target.dtype.kind in "iu":
             if target.shape != (n_rows,):
                 raise ValueError(
                     f"{where}: class-index targets must have shape ({n_rows},), got {target.shape}"
                 )
-            if target.size and (target.min() < 0 or target.max() >= n_classes):
-                bad = target[(target < 0) | (target >= n_classes)][0]
-                raise ValueError(f"{where}: class index {bad} outside [0, {n_classes})")
-            rows = np.arange(n_rows)
+            probs = np.empty_like(logits)
+            total, correct, bad_row = softmax_cross_entropy(logits, target, probs)
+            if bad_row >= 0:
+                raise ValueError(f"{where}: class index {target[bad_row]} outside "
+                                 f"[0, {n_classes})")
+            self.correct = int(correct)
+            rows = self._row_index(n_rows)
+
+            done: list[np.ndarray] = []
 
             def grad() -> np.ndarray:
-                g = exp / sum_exp
-                g[rows, target] -= 1
-                g /= n
-                return g
+                if not done:  # turn the probabilities into (p − onehot)/n once, in place
+                    probs[rows, target] -= 1
+                    done.append(np.divide(probs, n, out=probs) if n != 1 else probs)
+                return done[0]
 
             self._grad = grad
-            return float(-log_p[rows, target].sum() / n)
+            return float(total / n)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        exp = np.exp(shifted)
+        sum_exp = exp.sum(axis=1, keepdims=True)
+        self.correct = None
         if target.shape != logits.shape:
             raise ValueError(
                 f"{where}: probability targets must have the logits' shape {logits.shape}, "
                 f"got {target.shape} (class indices must be an integer array)"
             )
         target = target.astype(logits.dtype, copy=False)
+        log_p = shifted - np.log(sum_exp)
         mass = target.sum(axis=1, keepdims=True)
         self._grad = lambda: (exp / sum_exp * mass - target) / n
         return float(-(target * log_p).sum() / n)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-import numpy as np
-
 from nablab.nn.module import Parameter
 from nablab.optim import kernels
 from nablab.optim.adaptive import _check_placement
@@ -45,15 +43,13 @@ class Adam(Optimizer):
         return ("m", "v", "v_max") if self.amsgrad else ("m", "v")
 
     def _update(self, w, g, state, decay) -> None:
-        c = w.dtype.type
         beta1, beta2 = self.betas
         t = self.step_count
         bc1, bc2 = (1.0 - beta1**t, 1.0 - beta2**t) if self.bias_correction else (1.0, 1.0)
-        kernels.adam(w, g, state["m"], state["v"], state.get("v_max", np.empty(0, w.dtype)),
-                     c(self.lr / bc1), c(bc2), c(math.sqrt(bc2)), c(decay),
-                     c(self._decoupled_factor()), c(beta1), c(1.0 - beta1), 1.0 - beta1 < 0.5,
-                     c(beta2), c(1.0 - beta2), c(self.eps), self.eps_placement == "inside",
-                     self.amsgrad)
+        h = self._h(w, self.lr / bc1, bc2, math.sqrt(bc2), decay, self._decoupled_factor(),
+                    1.0 - beta1, beta2, 1.0 - beta2, self.eps)
+        kernels.adam(w, g, state["m"], state["v"], state.get("v_max", self._empty[w.dtype]), h,
+                     self.eps_placement == "inside", self.amsgrad)
 
     def _decoupled_factor(self) -> float:
         return 1.0

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import numpy as np
-
 from nablab.nn.module import Parameter
 from nablab.optim import kernels
 from nablab.optim.optimizer import Optimizer, check_hyper
@@ -49,9 +47,8 @@ class AdaGrad(Optimizer):
             state["sum"].fill(self.initial_accumulator_value)
 
     def _update(self, w, g, state, decay) -> None:
-        c = w.dtype.type
         clr = self.lr / (1.0 + (self.step_count - 1) * self.lr_decay)
-        kernels.adagrad(w, g, state["sum"], c(clr), c(decay), c(self.eps),
+        kernels.adagrad(w, g, state["sum"], self._h(w, clr, decay, self.eps),
                         self.eps_placement == "inside")
 
 
@@ -86,10 +83,8 @@ class RMSProp(Optimizer):
         return tuple(names)
 
     def _update(self, w, g, state, decay) -> None:
-        c = w.dtype.type
-        empty = np.empty(0, w.dtype)
+        empty = self._empty[w.dtype]
+        h = self._h(w, self.lr, decay, self.alpha, 1.0 - self.alpha, self.eps, self.momentum)
         kernels.rmsprop(w, g, state["square_avg"], state.get("grad_avg", empty),
-                        state.get("momentum_buffer", empty), c(self.lr), c(decay),
-                        c(self.alpha), c(1.0 - self.alpha), 1.0 - self.alpha < 0.5, c(self.eps),
-                        self.eps_placement == "inside", self.centered, c(self.momentum),
-                        self.momentum != 0)
+                        state.get("momentum_buffer", empty), h, self.eps_placement == "inside",
+                        self.centered, self.momentum != 0)

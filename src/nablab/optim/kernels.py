@@ -1,87 +1,112 @@
 """Fused update kernels: each optimizer's rule as one pass over flat arrays, compiled by numba.
 
 Each kernel reads and writes every element once, in the order of operations of PyTorch's
-single-tensor implementation, so float64 results agree with ``torch.optim`` to rounding. Every
-kernel is compiled twice: serial for small buffers (no thread start-up cost) and
-multi-threaded for large ones (each element is independent, so results are identical).
+single-tensor implementation, so float64 results agree with ``torch.optim`` to rounding.
 ``error_model="numpy"`` lets division and square root vectorize, and so does keeping the loop
 body free of data-dependent branches: the weight-decay term λ·w is always computed (exact for
 λ = 0 and finite w) and options arrive as booleans, which LLVM hoists out of the loop. Scalars
 arrive in the arrays' dtype, complements such as 1 − β precomputed, so float32 stays float32.
+
+Large buffers are cut into contiguous chunks updated by a small thread pool (the kernels release
+the GIL; every element is independent, so results are identical). Numba's own OpenMP threads are
+not used: after a parallel region they spin, and next to a BLAS library's threads in the
+following matrix products that costs several times the update itself.
+
+Moving averages are written m + (1 − β)·(g − m): PyTorch's ``lerp`` takes that form for weights
+below ½ (every usual β) and an algebraically equal one otherwise, which differs in rounding only;
+the one-form loop vectorizes, a branch inside it would not.
 
 The Python formulas live in the optimizers' docstrings; here they are written per element.
 """
 
 from __future__ import annotations
 
-import types
+import itertools
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-from numba import prange
 
-PARALLEL_MIN_SIZE = 1 << 15
+PARALLEL_MIN_SIZE = 1 << 21
+THREADS = max(1, min(os.cpu_count() or 1, 8))
+_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(THREADS - 1, thread_name_prefix="nablab-kernel")
+    return _pool
 
 
 class Kernel:
-    """A rule compiled serial and parallel; calling it picks one by the first array's size."""
+    """A rule compiled once (serial, nogil); large buffers are split across a thread pool.
 
-    def __init__(self, rule: Callable) -> None:
-        options = {"cache": True, "error_model": "numpy", "nogil": True}
-        self.serial = numba.njit(**options)(rule)
-        twin = types.FunctionType(rule.__code__, rule.__globals__, rule.__name__ + "_parallel")
-        twin.__qualname__ = rule.__qualname__ + "_parallel"  # a cache entry of its own
-        self.parallel = numba.njit(parallel=True, **options)(twin)
+    The rule takes ``w``, then ``per_element`` arrays as long as ``w`` (gradient, state), then
+    the hyperparameter array ``h`` and boolean options.
+    """
+
+    def __init__(self, rule: Callable, per_element: int) -> None:
+        self.serial = numba.njit(cache=True, error_model="numpy", nogil=True)(rule)
+        self.per_element = per_element
 
     def __call__(self, w: np.ndarray, *args) -> None:
-        (self.parallel if w.size >= PARALLEL_MIN_SIZE else self.serial)(w, *args)
+        n = w.size
+        if n < PARALLEL_MIN_SIZE or THREADS == 1:
+            self.serial(w, *args)
+            return
+        k = self.per_element
+        bounds = np.linspace(0, n, THREADS + 1).astype(int)
+        chunks = [(w[lo:hi], *(a[lo:hi] if a.size else a for a in args[:k]), *args[k:])
+                  for lo, hi in itertools.pairwise(bounds)]
+        futures = [_executor().submit(self.serial, *chunk) for chunk in chunks[1:]]
+        self.serial(*chunks[0])  # the calling thread takes the first chunk
+        for future in futures:
+            future.result()
 
 
-def _lerp(start, end, weight, one_minus_weight, low):
-    """start + weight·(end − start), in PyTorch's two-branch form (exact at weight 0 and 1);
-    ``low`` = weight < 0.5, decided once outside the loop."""
-    if low:
-        return start + weight * (end - start)
-    return end - (end - start) * one_minus_weight
+def kernel(per_element: int) -> Callable[[Callable], Kernel]:
+    return lambda rule: Kernel(rule, per_element)
 
 
-_lerp = numba.njit(inline="always", error_model="numpy")(_lerp)
+@kernel(per_element=1)
+def sgd_plain(w, g, h):
+    """h = [lr, λ]:  w ← w − lr·(g + λw)."""
+    lr, wd = h[0], h[1]
+    for i in range(w.size):
+        w[i] -= lr * (g[i] + wd * w[i])
 
 
-@Kernel
-def sgd_plain(w, g, lr, wd):
-    """w ← w − lr·(g + λw)."""
-    for i in prange(w.size):
-        gi = g[i] + wd * w[i]
-        w[i] -= lr * gi
-
-
-@Kernel
-def sgd_buffer(w, g, b, lr, wd, mu, one_minus_dampening, nesterov, first):
-    """b ← g (first step) or μb + (1 − dampening)g;  w ← w − lr·(nesterov ? g + μb : b)."""
-    for i in prange(w.size):
+@kernel(per_element=2)
+def sgd_buffer(w, g, b, h, nesterov, first):
+    """h = [lr, λ, μ, 1 − dampening]:  b ← g (first step) or μb + (1 − dampening)g;
+    w ← w − lr·(nesterov ? g + μb : b)."""
+    lr, wd, mu, one_minus_dampening = h[0], h[1], h[2], h[3]
+    for i in range(w.size):
         gi = g[i] + wd * w[i]
         bi = gi if first else b[i] * mu + gi * one_minus_dampening
         b[i] = bi
         w[i] -= lr * (gi + bi * mu if nesterov else bi)
 
 
-@Kernel
-def sgd_velocity(w, g, v, lr, wd, mu, nesterov):
-    """v ← μv − lr·g;  w ← w + v  (nesterov: w ← w + μv − lr·g)."""
-    for i in prange(w.size):
-        gi = g[i] + wd * w[i]
-        step = lr * gi
+@kernel(per_element=2)
+def sgd_velocity(w, g, v, h, nesterov):
+    """h = [lr, λ, μ]:  v ← μv − lr·g;  w ← w + v  (nesterov: w ← w + μv − lr·g)."""
+    lr, wd, mu = h[0], h[1], h[2]
+    for i in range(w.size):
+        step = lr * (g[i] + wd * w[i])
         vi = mu * v[i] - step
         v[i] = vi
         w[i] += mu * vi - step if nesterov else vi
 
 
-@Kernel
-def adagrad(w, g, s, clr, wd, eps, inside):
-    """s ← s + g²;  w ← w − clr·g/(√s + ε)  (inside: g/√(s + ε))."""
-    for i in prange(w.size):
+@kernel(per_element=2)
+def adagrad(w, g, s, h, inside):
+    """h = [lr_t, λ, ε]:  s ← s + g²;  w ← w − lr_t·g/(√s + ε)  (inside: g/√(s + ε))."""
+    clr, wd, eps = h[0], h[1], h[2]
+    for i in range(w.size):
         gi = g[i] + wd * w[i]
         si = s[i] + gi * gi
         s[i] = si
@@ -89,17 +114,18 @@ def adagrad(w, g, s, clr, wd, eps, inside):
         w[i] -= clr * (gi / denom)
 
 
-@Kernel
-def rmsprop(w, g, r, gbar, b, lr, wd, alpha, one_minus_alpha, lerp_low, eps, inside, centered,
-            mu, use_momentum):
-    """r ← αr + (1 − α)g²;  centered: ḡ ← lerp(ḡ, g, 1 − α), r̃ = r − ḡ²;
-    d = g/(√r̃ + ε) (inside: g/√(r̃ + ε));  μ > 0: b ← μb + d, w ← w − lr·b;  else w ← w − lr·d."""
-    for i in prange(w.size):
+@kernel(per_element=4)
+def rmsprop(w, g, r, gbar, b, h, inside, centered, use_momentum):
+    """h = [lr, λ, α, 1 − α, ε, μ]:  r ← αr + (1 − α)g²;  centered: ḡ ← ḡ + (1 − α)(g − ḡ),
+    r̃ = r − ḡ²;  d = g/(√r̃ + ε) (inside: g/√(r̃ + ε));  μ > 0: b ← μb + d, w ← w − lr·b;
+    else w ← w − lr·d."""
+    lr, wd, alpha, one_minus_alpha, eps, mu = h[0], h[1], h[2], h[3], h[4], h[5]
+    for i in range(w.size):
         gi = g[i] + wd * w[i]
         ri = r[i] * alpha + one_minus_alpha * (gi * gi)
         r[i] = ri
         if centered:
-            gb = _lerp(gbar[i], gi, one_minus_alpha, alpha, lerp_low)
+            gb = gbar[i] + one_minus_alpha * (gi - gbar[i])
             gbar[i] = gb
             ri = ri - gb * gb
         denom = np.sqrt(ri + eps) if inside else np.sqrt(ri) + eps
@@ -111,15 +137,17 @@ def rmsprop(w, g, r, gbar, b, lr, wd, alpha, one_minus_alpha, lerp_low, eps, ins
             w[i] -= lr * (gi / denom)
 
 
-@Kernel
-def adam(w, g, m, v, vmax, step_size, bc2, root_bc2, wd, decay, beta1, one_minus_beta1, lerp_low,
-         beta2, one_minus_beta2, eps, inside, amsgrad):
-    """w ← w·decay;  m ← lerp(m, g, 1 − β₁);  v ← β₂v + (1 − β₂)g²;
-    w ← w − step_size · m / (√v / √bc2 + ε)  (inside: m / √(v / bc2 + ε)); amsgrad: max v."""
-    for i in prange(w.size):
+@kernel(per_element=4)
+def adam(w, g, m, v, vmax, h, inside, amsgrad):
+    """h = [lr/bc1, bc2, √bc2, λ, decay, 1 − β₁, β₂, 1 − β₂, ε]:  w ← w·decay;
+    m ← m + (1 − β₁)(g − m);  v ← β₂v + (1 − β₂)g²;  amsgrad: v ← max(v_max, v);
+    w ← w − (lr/bc1)·m / (√v / √bc2 + ε)  (inside: m / √(v / bc2 + ε))."""
+    step_size, bc2, root_bc2, wd, decay = h[0], h[1], h[2], h[3], h[4]
+    one_minus_beta1, beta2, one_minus_beta2, eps = h[5], h[6], h[7], h[8]
+    for i in range(w.size):
         wi = w[i] * decay
         gi = g[i] + wd * wi
-        mi = _lerp(m[i], gi, one_minus_beta1, beta1, lerp_low)
+        mi = m[i] + one_minus_beta1 * (gi - m[i])
         vi = v[i] * beta2 + one_minus_beta2 * (gi * gi)
         m[i] = mi
         v[i] = vi

@@ -95,6 +95,8 @@ class Optimizer:
             for group in self._groups
         ]
         self._works: dict[int, np.ndarray] = {}
+        self._hyper = {group.dtype: np.zeros(16, group.dtype) for group in self._groups}
+        self._empty = {group.dtype: np.empty(0, group.dtype) for group in self._groups}
         self.step_count = 0
 
     # ----------------------------------------------------------------- hyperparameters
@@ -185,6 +187,12 @@ class Optimizer:
                 decay: float) -> None:
         """Apply the rule to flat ``w`` given flat ``g`` (plus ``decay``·w, coupled L2)."""
         raise NotImplementedError
+
+    def _h(self, w: np.ndarray, *values: float) -> np.ndarray:
+        """The kernels' hyperparameter array for ``w``'s dtype, filled with ``values``."""
+        h = self._hyper[w.dtype]
+        h[: len(values)] = values
+        return h
 
     # ----------------------------------------------------------------- state
     @property

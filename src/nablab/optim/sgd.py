@@ -71,16 +71,15 @@ class SGD(Optimizer):
         return ("momentum_buffer",) if self.convention == "pytorch" else ("velocity",)
 
     def _update(self, w, g, state, decay) -> None:
-        c = w.dtype.type
-        lr, mu, wd = c(self.lr), c(self.momentum), c(decay)
         if not self.momentum:
-            kernels.sgd_plain(w, g, lr, wd)
+            kernels.sgd_plain(w, g, self._h(w, self.lr, decay))
         elif self.convention == "pytorch":
-            kernels.sgd_buffer(w, g, state["momentum_buffer"], lr, wd, mu,
-                               c(1.0 - self.dampening), self.nesterov is True,
+            h = self._h(w, self.lr, decay, self.momentum, 1.0 - self.dampening)
+            kernels.sgd_buffer(w, g, state["momentum_buffer"], h, self.nesterov is True,
                                self.step_count == 1)
         else:
-            kernels.sgd_velocity(w, g, state["velocity"], lr, wd, mu, self.nesterov is True)
+            h = self._h(w, self.lr, decay, self.momentum)
+            kernels.sgd_velocity(w, g, state["velocity"], h, self.nesterov is True)
 
     def _lookahead_shift(self, index: int) -> np.ndarray:
         """The displacement from w to the look-ahead point: μ·v, or −lr·μ·b."""

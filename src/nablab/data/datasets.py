@@ -1,0 +1,101 @@
+"""Built-in datasets, each generated or shipped inside an installed package (no downloads).
+
+``load(name)`` returns a :class:`Dataset`: training features ``x`` (float, one sample per row),
+integer labels ``y``, and a held-out test split where the dataset defines one.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from nablab.data import synthetic
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+
+    @property
+    def n_features(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def classes(self) -> int:
+        labels = self.y if self.y_test is None else np.concatenate([self.y, self.y_test])
+        return int(labels.max()) + 1
+
+    def astype(self, dtype) -> Dataset:
+        def cast(a):
+            return None if a is None else a.astype(dtype, copy=False)
+
+        return Dataset(self.name, cast(self.x), self.y, cast(self.x_test), self.y_test)
+
+
+def _digits() -> Dataset:
+    """scikit-learn's bundled 8×8 digits: 1797 × 64 pixel intensities 0..16 scaled to [0, 1]."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return Dataset("digits", bunch.data / 16.0, bunch.target.astype(np.int64))
+
+
+@lru_cache(maxsize=1)
+def _mnist1d_arrays() -> tuple[np.ndarray, ...]:
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()  # noqa: NPY002
+    try:  # make_dataset seeds the global generators; leave them as they were
+        data = make_dataset(get_dataset_args())
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)  # noqa: NPY002
+    return (data["x"], data["y"].astype(np.int64), data["x_test"],
+            data["y_test"].astype(np.int64))
+
+
+def _mnist1d() -> Dataset:
+    """MNIST-1D (Greydanus, 2020), generated with ``mnist1d.make_dataset`` and its default
+    arguments: 4000 training and 1000 test signals of length 40, 10 classes."""
+    x, y, x_test, y_test = _mnist1d_arrays()
+    return Dataset("mnist1d", x.copy(), y.copy(), x_test.copy(), y_test.copy())
+
+
+def _toy(maker: Callable[..., tuple[np.ndarray, np.ndarray]], name: str):
+    def load(n: int = 400, noise: float | None = None, seed: int = 0) -> Dataset:
+        options = {} if noise is None else {"noise": noise}
+        x, y = maker(n, seed=seed, **options)
+        return Dataset(name, x, y)
+
+    return load
+
+
+LOADERS: dict[str, Callable[..., Dataset]] = {
+    "digits": _digits,
+    "mnist1d": _mnist1d,
+    "moons": _toy(synthetic.moons, "moons"),
+    "circles": _toy(synthetic.circles, "circles"),
+    "spirals": _toy(synthetic.spirals, "spirals"),
+    "xor": _toy(synthetic.xor, "xor"),
+    "blobs": _toy(synthetic.blobs, "blobs"),
+}
+
+
+def load(name: str, dtype=np.float32, **options) -> Dataset:
+    """A built-in dataset by name (``digits``, ``mnist1d``, ``moons``, ``circles``,
+    ``spirals``, ``xor``, ``blobs``), features cast to ``dtype``. Toy sets take ``n``,
+    ``noise`` and ``seed``."""
+    try:
+        loader = LOADERS[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset {name!r}; built in: {', '.join(LOADERS)} "
+                         "(or read a file with nablab.data.read_file)") from None
+    return loader(**options).astype(dtype)

@@ -1,0 +1,74 @@
+"""Checkpoints: model, optimizer, random states and run metadata in one ``.npz``.
+
+Arrays are stored as ``model.<name>`` and ``optimizer.<key>``; everything else (epoch, the
+history, the states of every random generator, callbacks) as one JSON string under ``meta``,
+so the file loads with ``allow_pickle=False``. Writing goes to a temporary file first.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nablab._io import write_atomic
+from nablab.nn import Module
+from nablab.optim import Optimizer
+
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that does not fit the model or optimizer it is loaded into."""
+
+
+def module_rngs(model: Module) -> dict[str, np.random.Generator]:
+    """Every random generator held by a module (dropout masks, weight noise), by place."""
+    found = {}
+    for path, module in model.named_modules():
+        for attribute, value in vars(module).items():
+            if isinstance(value, np.random.Generator):
+                found[f"{path or '<root>'}:{attribute}"] = value
+    return found
+
+
+def save_checkpoint(path: str | Path, model: Module, optimizer: Optimizer,
+                    meta: dict[str, Any]) -> Path:
+    arrays = {f"model.{k}": v for k, v in model.state_dict().items()}
+    arrays.update({f"optimizer.{k}": v for k, v in optimizer.state_dict().items()})
+    meta = {**meta, "format": FORMAT_VERSION,
+            "module_rngs": {k: g.bit_generator.state for k, g in module_rngs(model).items()}}
+    arrays["meta"] = np.array(json.dumps(meta))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return write_atomic(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path, model: Module, optimizer: Optimizer) -> dict[str, Any]:
+    """Load a checkpoint into ``model`` and ``optimizer`` and return its metadata."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = dict(archive)
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: cannot read checkpoint: {error}") from None
+    if "meta" not in arrays:
+        raise CheckpointError(f"{path}: not a nablab checkpoint (no 'meta' entry)")
+    meta = json.loads(str(arrays.pop("meta")))
+    model_state = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
+    optimizer_state = {k[len("optimizer."):]: v for k, v in arrays.items()
+                       if k.startswith("optimizer.")}
+    try:
+        model.load_state_dict(model_state)
+        optimizer.load_state_dict(optimizer_state)
+    except (KeyError, ValueError) as error:
+        raise CheckpointError(f"{path}: does not fit this model/optimizer: "
+                              f"{error.args[0]}") from None
+    generators = module_rngs(model)
+    for key, state in meta.get("module_rngs", {}).items():
+        if key in generators:
+            generators[key].bit_generator.state = state
+    return meta
