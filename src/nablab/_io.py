@@ -6,6 +6,18 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
+
+def read_npz(path: str | Path, error: type[Exception], what: str) -> dict:
+    """Every array of an ``.npz`` (loaded with ``allow_pickle=False``); an unreadable file
+    raises ``error`` saying it cannot be read as ``what``."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return dict(archive)
+    except (OSError, ValueError) as problem:
+        raise error(f"{path}: cannot read {what}: {problem}") from None
+
 
 def write_atomic(path: str | Path, data: str | bytes) -> Path:
     """Write ``data`` to ``path`` so that readers see the old file or the whole new one.

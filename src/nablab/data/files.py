@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nablab._io import read_npz
 from nablab.data.datasets import Dataset
 
 # IDX type codes (the third byte of the magic number) and their big-endian dtypes.
@@ -69,11 +70,7 @@ def load_npz(path: str | Path, x_key: str = "x", y_key: str = "y") -> Dataset:
     """Features under ``x_key`` (N, d) and labels under ``y_key`` (N,); optional
     ``x_test``/``y_test``. Loaded with ``allow_pickle=False``."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = dict(archive)
-    except (OSError, ValueError) as error:
-        raise DataFileError(f"{path}: cannot read as .npz: {error}") from None
+    arrays = read_npz(path, DataFileError, "as .npz")
     missing = [key for key in (x_key, y_key) if key not in arrays]
     if missing:
         raise DataFileError(f"{path}: missing array(s) {missing}; found {sorted(arrays)}")

@@ -140,13 +140,9 @@ class Optimizer:
         self._ensure_bound()
         loss = self._evaluate(closure) if closure is not None else None
         self.step_count += 1
-        self._begin_step()
         for index, group in enumerate(self._groups):
             self._update_group(index, group)
         return loss
-
-    def _begin_step(self) -> None:
-        """Per-step scalars (bias corrections, decayed learning rates) before the updates."""
 
     def _update_group(self, index: int, group: FlatGroup, grad: np.ndarray | None = None,
                       at: np.ndarray | None = None) -> None:

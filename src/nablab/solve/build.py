@@ -69,9 +69,6 @@ class Built:
     def __post_init__(self) -> None:
         self.by_name = {s.name: s for s in self.scalars}
 
-    def scalars_of(self, param: nn.Parameter) -> list[ScalarParam]:
-        return [s for s in self.scalars if s.param is param]
-
 
 def _activation(layer) -> nn.Module:
     if isinstance(layer, LeakyReLULayer):

@@ -392,7 +392,7 @@ class _Writer:
 
     def _batchnorm_backward(self, step: StepTrace, position: int, module) -> None:
         names_in, _ = self.input_names(step, position)
-        g_out, g_in = step.layers[position].grad, step.layers[position - 1].grad
+        g_in = step.layers[position - 1].grad
         for role in ("gamma", "beta"):
             for s in [s for s in self.built.scalars if s.layer == position and s.role == role]:
                 j = s.index[0]
@@ -408,7 +408,6 @@ class _Writer:
             for j, name in enumerate(names_in):
                 self.eq(Partial(LOSS, name + sfx), self.n(g_in[row, j]),
                         key=f"grad({name + sfx})@{step.index}")
-        del g_out
 
     def _linear_backward(self, step: StepTrace, position: int, module: nn.Linear) -> None:
         k = step.index

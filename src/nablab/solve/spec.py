@@ -183,11 +183,6 @@ def _pydantic_problems(error: ValidationError) -> list[str]:
     return sorted(set(problems), key=problems.index)
 
 
-def layer_width(layer: Any, width: int) -> int:
-    """The number of outputs of ``layer`` given ``width`` inputs."""
-    return len(layer.weights[0]) if isinstance(layer, LinearLayer) else width
-
-
 def _check_matrix(rows: list[list[Any]], where: str, problems: list[str]) -> bool:
     if not rows or not rows[0]:
         problems.append(f"{where}: must be a non-empty matrix (a list of rows)")

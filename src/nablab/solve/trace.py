@@ -209,11 +209,12 @@ def _step(built: Built, index: int, samples: list[int], x: np.ndarray, t: np.nda
         else:
             optimizer.step()
     records = []
-    for module, output, grad in zip(model, outputs, layer_grads, strict=True):
+    entering = [x, *outputs[:-1]]
+    for module, before_layer, output, grad in zip(model, entering, outputs, layer_grads,
+                                                  strict=True):
         record = LayerRecord(output.copy(), np.array(grad, dtype=np.float64))
         if isinstance(module, nn.BatchNorm1d):
-            pre = x if module is model[0] else outputs[list(model).index(module) - 1]
-            record.batch_mean, record.batch_var = pre.mean(axis=0), pre.var(axis=0)
+            record.batch_mean, record.batch_var = before_layer.mean(0), before_layer.var(0)
         records.append(record)
     hessian = optimizer.last_hessian if isinstance(optimizer, Newton) else None
     return StepTrace(

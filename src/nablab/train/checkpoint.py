@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from nablab._io import write_atomic
+from nablab._io import read_npz, write_atomic
 from nablab.nn import Module
 from nablab.optim import Optimizer
 
@@ -50,11 +50,7 @@ def save_checkpoint(path: str | Path, model: Module, optimizer: Optimizer,
 def load_checkpoint(path: str | Path, model: Module, optimizer: Optimizer) -> dict[str, Any]:
     """Load a checkpoint into ``model`` and ``optimizer`` and return its metadata."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = dict(archive)
-    except (OSError, ValueError) as error:
-        raise CheckpointError(f"{path}: cannot read checkpoint: {error}") from None
+    arrays = read_npz(path, CheckpointError, "checkpoint")
     if "meta" not in arrays:
         raise CheckpointError(f"{path}: not a nablab checkpoint (no 'meta' entry)")
     meta = json.loads(str(arrays.pop("meta")))
