@@ -18,7 +18,6 @@ from nablab.solve.expr import (
     Call,
     Div,
     Expr,
-    Matrix,
     Mul,
     Neg,
     Num,
@@ -27,7 +26,6 @@ from nablab.solve.expr import (
     Pow,
     Sqrt,
     Sym,
-    Text,
     Transpose,
     matrix,
     num,
@@ -669,4 +667,4 @@ def solution_document(trace: Trace, explain: list[str] | None = None) -> Documen
     return Document(exercise.title, writer.items)
 
 
-__all__ = ["Document", "Equation", "Heading", "Matrix", "Para", "Text", "solution_document"]
+__all__ = ["Document", "Equation", "Heading", "Para", "solution_document"]

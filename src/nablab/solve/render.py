@@ -80,7 +80,7 @@ body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; 
 h1 { border-bottom: 2px solid #d0d7de; padding-bottom: .3rem; }
 h2 { margin-top: 2rem; color: #0b5394; }
 p { color: #57606a; margin: .6rem 0 .2rem; }
-.eq { overflow-x: auto; padding: .15rem 0; }
+.eq { display: flex; overflow-x: auto; overflow-y: hidden; padding: .25rem 0 .25rem 1.5rem; }
 math { font-size: 1.1rem; }
 """
 
