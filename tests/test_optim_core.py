@@ -327,3 +327,29 @@ def test_lr_range_test_rejects_bad_ranges():
     opt = optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ValueError, match="need 0 < start_lr < end_lr"):
         optim.lr_range_test(model, nn.CrossEntropyLoss(), opt, (x, y), start_lr=1.0, end_lr=0.1)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+     lambda p: optim.SGD(p, lr=0.1, momentum=0.9, convention="velocity"),
+     lambda p: optim.Adam(p, lr=0.01, amsgrad=True), lambda p: optim.AdamW(p, lr=0.01),
+     lambda p: optim.RMSProp(p, centered=True, momentum=0.5),
+     lambda p: optim.AdaGrad(p, eps_placement="inside")],
+    ids=["sgd-nesterov", "sgd-velocity", "adam-amsgrad", "adamw", "rmsprop", "adagrad"],
+)
+def test_large_buffers_split_across_threads_give_identical_results(monkeypatch, make):
+    from nablab.optim import kernels
+
+    def run(min_size):
+        monkeypatch.setattr(kernels, "PARALLEL_MIN_SIZE", min_size)
+        monkeypatch.setattr(kernels, "THREADS", 3)
+        problem = PROBLEMS["mlp"]()
+        opt = make(problem.params)
+        for _ in range(5):
+            problem.compute()
+            opt.step()
+        return problem.snapshot()
+
+    for serial, threaded in zip(run(1 << 60), run(8), strict=True):
+        np.testing.assert_array_equal(serial, threaded)
