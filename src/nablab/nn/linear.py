@@ -7,6 +7,7 @@ from typing import Literal
 import numpy as np
 
 from nablab import init as initializers
+from nablab._checks import positive_int
 from nablab._random import RngLike, as_generator
 from nablab.nn.module import Module, Parameter
 
@@ -40,9 +41,8 @@ class Linear(Module):
         dtype: np.dtype | type = np.float32,
     ) -> None:
         super().__init__()
-        for what, value in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Linear: {what} must be a positive integer, got {value!r}")
+        in_features = positive_int("Linear", "in_features", in_features)
+        out_features = positive_int("Linear", "out_features", out_features)
         if bias not in (True, False, "shared"):
             raise ValueError(f"Linear: bias must be True, False or 'shared', got {bias!r}")
         dtype = np.dtype(dtype)
@@ -63,22 +63,22 @@ class Linear(Module):
         bias_param = None if bias_shape is None else Parameter(np.zeros(bias_shape, dtype))
         self.register_parameter("bias", bias_param)
         self._x: np.ndarray | None = None
+        self._weight_used: np.ndarray | None = None
         self._ones_cache = np.ones(0, dtype)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        weight = self.weight._data
-        if (
-            not isinstance(x, np.ndarray)
-            or x.ndim != 2
-            or x.shape[1] != self.in_features
-            or x.dtype != weight.dtype
-        ):
-            self._reject_input(x)
+        self._check_input(x)
         self._x = x
+        self._weight_used = weight = self._forward_weight()
         z = x @ weight
         if self.bias is not None:
             z += self.bias._data
         return z
+
+    def _forward_weight(self) -> np.ndarray:
+        """The weight this forward multiplies by: ``weight.data`` (a noisy copy in
+        :class:`~nablab.nn.NoisyLinear`). Backward uses the same one for dL/dX."""
+        return self.weight._data
 
     def _check_input(self, x: np.ndarray) -> None:
         if (
@@ -130,13 +130,9 @@ class Linear(Module):
         """dL/dW from dL/d(the weight used in forward); the same array here."""
         return grad_used
 
-    def _used_weight(self) -> np.ndarray:
-        """The weight the last forward multiplied by (``weight.data`` here)."""
-        return self.weight._data
-
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         self._accumulate(grad_out)
-        return grad_out @ self._used_weight().T
+        return grad_out @ self._weight_used.T
 
     def backward_params(self, grad_out: np.ndarray) -> None:
         """Accumulate dL/dW and dL/db only; skips the product G Wᵀ."""

@@ -33,7 +33,6 @@ class NoisyLinear(Linear):
         self.sigma, self.noise = float(sigma), noise
         self.noise_rng = as_generator(noise_rng)
         self.last_noise: np.ndarray | None = None
-        self._noisy: np.ndarray | None = None
 
     @classmethod
     def from_linear(cls, layer: Linear, sigma: float, noise: str = "multiplicative",
@@ -45,29 +44,20 @@ class NoisyLinear(Linear):
         noisy.register_parameter("bias", layer.bias)
         return noisy
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        self._check_input(x)
-        self._x = x
+    def _forward_weight(self) -> np.ndarray:
         weight = self.weight.data
         if not self.training or self.sigma == 0:
-            self.last_noise, self._noisy = None, weight
-        else:
-            center = 1.0 if self.noise == "multiplicative" else 0.0
-            noise = self.noise_rng.normal(center, self.sigma, size=weight.shape)
-            self.last_noise = noise = noise.astype(weight.dtype, copy=False)
-            self._noisy = weight * noise if self.noise == "multiplicative" else weight + noise
-        z = x @ self._noisy
-        if self.bias is not None:
-            z += self.bias.data
-        return z
+            self.last_noise = None
+            return weight
+        center = 1.0 if self.noise == "multiplicative" else 0.0
+        noise = self.noise_rng.normal(center, self.sigma, size=weight.shape)
+        self.last_noise = noise = noise.astype(weight.dtype, copy=False)
+        return weight * noise if self.noise == "multiplicative" else weight + noise
 
     def _weight_gradient(self, grad_used: np.ndarray) -> np.ndarray:
         if self.noise == "multiplicative" and self.last_noise is not None:
             grad_used *= self.last_noise
         return grad_used
-
-    def _used_weight(self) -> np.ndarray:
-        return self._noisy
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, sigma={self.sigma}, noise={self.noise!r}"

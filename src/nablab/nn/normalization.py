@@ -22,7 +22,15 @@ import warnings
 
 import numpy as np
 
+from nablab._checks import positive_int
 from nablab.nn.module import Module, Parameter
+
+
+def _check_features(module: Module, x: object) -> None:
+    """Batch norms take (N, C) arrays with C = ``module.num_features``."""
+    if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != module.num_features:
+        raise ValueError(f"{module.label}: expected input of shape (N, {module.num_features}), "
+                         f"got {getattr(x, 'shape', type(x))}")
 
 
 def _normalized_backward(g_hat: np.ndarray, x_hat: np.ndarray, inv_std: np.ndarray,
@@ -51,9 +59,7 @@ class BatchNorm1d(Module):
                  affine: bool = True, track_running_stats: bool = True,
                  dtype: np.dtype | type = np.float32) -> None:
         super().__init__()
-        if not isinstance(num_features, int | np.integer) or num_features < 1:
-            raise ValueError(f"BatchNorm1d: num_features must be a positive integer, "
-                             f"got {num_features!r}")
+        num_features = positive_int("BatchNorm1d", "num_features", num_features)
         if momentum is not None and not 0 <= momentum <= 1:
             raise ValueError(f"BatchNorm1d: momentum must be in [0, 1] or None, got {momentum}")
         dtype = np.dtype(dtype)
@@ -70,9 +76,7 @@ class BatchNorm1d(Module):
         self._warned_single = False
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != self.num_features:
-            raise ValueError(f"{self.label}: expected input of shape (N, {self.num_features}), "
-                             f"got {getattr(x, 'shape', type(x))}")
+        _check_features(self, x)
         use_batch = self.training or not self.track_running_stats
         if use_batch:
             n = x.shape[0]
@@ -200,9 +204,7 @@ class MeanOnlyBatchNorm1d(Module):
     def __init__(self, num_features: int, momentum: float = 0.1,
                  dtype: np.dtype | type = np.float32) -> None:
         super().__init__()
-        if not isinstance(num_features, int | np.integer) or num_features < 1:
-            raise ValueError(f"MeanOnlyBatchNorm1d: num_features must be a positive integer, "
-                             f"got {num_features!r}")
+        num_features = positive_int("MeanOnlyBatchNorm1d", "num_features", num_features)
         dtype = np.dtype(dtype)
         self.num_features, self.momentum = int(num_features), float(momentum)
         self.register_parameter("weight", Parameter(np.ones(num_features, dtype)))
@@ -211,9 +213,7 @@ class MeanOnlyBatchNorm1d(Module):
         self._cache: tuple | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != self.num_features:
-            raise ValueError(f"{self.label}: expected input of shape (N, {self.num_features}), "
-                             f"got {getattr(x, 'shape', type(x))}")
+        _check_features(self, x)
         if self.training:
             mean = x.mean(axis=0)
             self.running_mean *= 1 - self.momentum

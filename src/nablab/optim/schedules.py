@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from nablab._checks import positive_int
 from nablab.optim.optimizer import Optimizer, check_hyper
 
 
@@ -45,9 +46,7 @@ class StepLR(LRScheduler):
     """η = η₀ · γ^⌊epoch / step_size⌋."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
-        if int(step_size) != step_size or step_size < 1:
-            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
-        self.step_size = int(step_size)
+        self.step_size = positive_int("StepLR", "step_size", step_size)
         self.gamma = check_hyper("StepLR", "gamma", gamma)
         super().__init__(optimizer)
 
@@ -73,9 +72,7 @@ class CosineAnnealingLR(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
-        if int(T_max) != T_max or T_max < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be a positive integer, got {T_max!r}")
-        self.T_max = int(T_max)
+        self.T_max = positive_int("CosineAnnealingLR", "T_max", T_max)
         self.eta_min = check_hyper("CosineAnnealingLR", "eta_min", eta_min)
         super().__init__(optimizer)
 
@@ -92,10 +89,7 @@ class LinearWarmup(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, warmup_steps: int, start_factor: float = 0.1) -> None:
-        if int(warmup_steps) != warmup_steps or warmup_steps < 1:
-            raise ValueError("LinearWarmup: warmup_steps must be a positive integer, "
-                             f"got {warmup_steps!r}")
-        self.warmup_steps = int(warmup_steps)
+        self.warmup_steps = positive_int("LinearWarmup", "warmup_steps", warmup_steps)
         self.start_factor = check_hyper("LinearWarmup", "start_factor", start_factor, 0.0, 1.0,
                                         low_open=True)
         super().__init__(optimizer)

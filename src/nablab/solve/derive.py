@@ -8,6 +8,7 @@ so the checker can show the formula behind a student's first wrong number.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -332,10 +333,8 @@ class _Writer:
                         key=f"grad({name + sfx})@{step.index}")
 
     def _local_derivative(self, module, z: np.ndarray) -> np.ndarray:
-        """f'(z) element-wise, from a fresh copy of the engine's own module."""
-        twin = type(module)(**({"negative_slope": module.negative_slope}
-                               if isinstance(module, nn.LeakyReLU) else
-                               {"beta": module.beta} if isinstance(module, nn.Swish) else {}))
+        """f'(z) element-wise, from a copy of the engine's own module (its caches stay)."""
+        twin = copy.copy(module)
         twin(z)
         return twin.backward(np.ones_like(z))
 

@@ -9,6 +9,8 @@ outputs (Jacobian entries a_k(δ_kj − a_j)). Each local derivative is taken fr
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from nablab import nn
@@ -43,15 +45,10 @@ class _Chain:
         """The Jacobian ∂out/∂in of layer ``position`` for sample ``row`` (engine backward)."""
         entering = (self.step.inputs if position == 0
                     else self.step.layers[position - 1].output)[row : row + 1]
-        twin_options = {}
-        if isinstance(module, nn.LeakyReLU):
-            twin_options = {"negative_slope": module.negative_slope}
-        elif isinstance(module, nn.Swish):
-            twin_options = {"beta": module.beta}
         if isinstance(module, nn.Dropout):
             scale = 1 / (1 - module.p) if module.mode == "inverted" else 1.0
             return np.diag(module.last_mask[row] * scale)
-        twin = type(module)(**twin_options)
+        twin = copy.copy(module)  # its forward/backward caches stay the trace's
         width = entering.shape[1]
         rows = []
         for unit in range(width):

@@ -37,13 +37,18 @@ def _arrays(data: Arrays | Dataset, what: str) -> Arrays:
     return x, y
 
 
+def _classifies(loss: Loss, y: np.ndarray) -> bool:
+    """Accuracy is defined: softmax cross-entropy on integer class labels."""
+    return isinstance(loss, CrossEntropyLoss) and np.issubdtype(y.dtype, np.integer)
+
+
 def evaluate(model: Module, loss: Loss, x: np.ndarray, y: np.ndarray,
              batch_size: int = 1024) -> tuple[float, float | None]:
     """(mean loss, accuracy) over (x, y) in eval mode, batched; accuracy for class labels."""
     was_training = model.training
     model.eval()
     total, correct = 0.0, 0
-    classify = isinstance(loss, CrossEntropyLoss) and np.issubdtype(y.dtype, np.integer)
+    classify = _classifies(loss, y)
     try:
         for start in range(0, len(x), batch_size):
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
@@ -82,8 +87,7 @@ class Trainer:
         if self.steps_per_epoch == 0:
             raise ValueError(f"fit: batch_size {batch_size} with drop_last leaves no batch of "
                              f"the {n} samples")
-        self.classify = isinstance(loss, CrossEntropyLoss) and np.issubdtype(y.dtype,
-                                                                              np.integer)
+        self.classify = _classifies(loss, y)
         self.weight_params = [(name, p) for name, p in model.named_parameters() if p.ndim >= 2]
 
     # ----------------------------------------------------------------------- checkpoints
