@@ -41,7 +41,9 @@ def _serve(connection, contenders) -> None:
 
 
 def compare(
-    groups: dict[str, Sequence[tuple[str, Callable, tuple]]], repeats: int, rounds: int,
+    groups: dict[str, Sequence[tuple[str, Callable, tuple]]],
+    repeats: int,
+    rounds: int,
     pause: float = 0.3,
 ) -> dict[str, float]:
     """Best seconds per call of every contender, in alternating rounds across worker processes.

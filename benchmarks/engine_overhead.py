@@ -45,8 +45,13 @@ def plain_step(x, y, W1, b1, W2, b2, W3, b3, grads):
 
 def main(batch: int = 32, repeats: int = 2000) -> None:
     rng = np.random.default_rng(0)
-    model = nn.Sequential(nn.Linear(64, 64, rng=rng), nn.ReLU(), nn.Linear(64, 64, rng=rng),
-                          nn.ReLU(), nn.Linear(64, 10, rng=rng))
+    model = nn.Sequential(
+        nn.Linear(64, 64, rng=rng),
+        nn.ReLU(),
+        nn.Linear(64, 64, rng=rng),
+        nn.ReLU(),
+        nn.Linear(64, 10, rng=rng),
+    )
     loss = nn.CrossEntropyLoss()
     x = rng.normal(size=(batch, 64)).astype(np.float32)
     y = rng.integers(0, 10, size=batch)

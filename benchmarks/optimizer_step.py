@@ -32,8 +32,7 @@ def nablab_step(kind: str, n_tensors: int, size: int):
     params = [nn.Parameter(rng.normal(size=size).astype(np.float32)) for _ in range(n_tensors)]
     for p in params:
         p.grad[...] = rng.normal(size=size)
-    opt = (optim.SGD(params, lr=1e-3, momentum=0.9) if kind == "sgd"
-           else optim.Adam(params, lr=1e-3))
+    opt = optim.SGD(params, lr=1e-3, momentum=0.9) if kind == "sgd" else optim.Adam(params, lr=1e-3)
     return opt.step
 
 
@@ -42,8 +41,10 @@ def torch_step(kind: str, n_tensors: int, size: int, mode: str):
     import torch
 
     rng = np.random.default_rng(0)
-    params = [torch.tensor(rng.normal(size=size).astype(np.float32), requires_grad=True)
-              for _ in range(n_tensors)]
+    params = [
+        torch.tensor(rng.normal(size=size).astype(np.float32), requires_grad=True)
+        for _ in range(n_tensors)
+    ]
     for p in params:
         p.grad = torch.tensor(rng.normal(size=size).astype(np.float32))
     flags = {"loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}
@@ -65,8 +66,10 @@ def main() -> None:
     import numpy as np
     import torch
 
-    print(f"optimizer step, float32; torch {torch.__version__} ({torch.get_num_threads()} "
-          f"threads), NumPy {np.__version__}; best of {args.rounds} alternating rounds")
+    print(
+        f"optimizer step, float32; torch {torch.__version__} ({torch.get_num_threads()} "
+        f"threads), NumPy {np.__version__}; best of {args.rounds} alternating rounds"
+    )
     print(f"{'shape':<11} {'optimizer':<9} {'contender':<14} {'µs/step':>10} {'torch/nablab':>13}")
     for shape_name, (n_tensors, size) in SHAPES.items():
         repeats = 200 if size < 10_000 else 10
@@ -75,10 +78,13 @@ def main() -> None:
             best = compare(
                 {
                     "nablab": [("nablab", nablab_step, shape)],
-                    "torch": [(f"torch {mode}", torch_step, (*shape, mode))
-                              for mode in ("loop", "foreach", "fused")],
+                    "torch": [
+                        (f"torch {mode}", torch_step, (*shape, mode))
+                        for mode in ("loop", "foreach", "fused")
+                    ],
                 },
-                repeats, args.rounds,
+                repeats,
+                args.rounds,
             )
             label = "SGD-mom" if kind == "sgd" else "Adam"
             for name, seconds in best.items():

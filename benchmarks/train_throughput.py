@@ -73,8 +73,21 @@ def nablab_epoch(widths, batch, source):
         layers += [nn.Linear(a, b, init="he_uniform", rng=rng), nn.ReLU()]
     model = nn.Sequential(*layers[:-1])
     opt = optim.Adam(model.parameters(), lr=1e-3)
-    trainer = Trainer(model, nn.CrossEntropyLoss(), opt, x, y, None, 10**9, batch, 0, True,
-                      False, [], grad_norm_every=10)
+    trainer = Trainer(
+        model,
+        nn.CrossEntropyLoss(),
+        opt,
+        x,
+        y,
+        None,
+        10**9,
+        batch,
+        0,
+        True,
+        False,
+        [],
+        grad_norm_every=10,
+    )
     return trainer.run_epoch  # one epoch of nablab.train.fit's loop
 
 
@@ -95,7 +108,7 @@ def torch_epoch(widths, batch, source):
     def epoch():
         order = torch.from_numpy(next(orders))
         for start in range(0, len(order), batch):
-            index = order[start:start + batch]
+            index = order[start : start + batch]
             loss = loss_fn(model(x[index]), y[index])
             opt.zero_grad()
             loss.backward()
@@ -153,7 +166,7 @@ def numpy_epoch(widths, batch, source):
     def epoch():
         order = next(orders)
         for start in range(0, len(order), batch):
-            index = order[start:start + batch]
+            index = order[start : start + batch]
             step(x[index], y[index])
 
     return epoch
@@ -187,11 +200,15 @@ def main() -> None:
     import numpy as np
     import torch
 
-    print(f"training throughput, float32 MLP + Adam; torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads), NumPy {np.__version__}; best of {args.rounds} "
-          "alternating rounds")
-    header = (f"{'network':<30} {'nablab':>10} {'torch':>10} {'numpy':>10}  {'vs torch':>8} "
-              f"{'vs numpy':>8}  {'memory vs numpy':>15}")
+    print(
+        f"training throughput, float32 MLP + Adam; torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), NumPy {np.__version__}; best of {args.rounds} "
+        "alternating rounds"
+    )
+    header = (
+        f"{'network':<30} {'nablab':>10} {'torch':>10} {'numpy':>10}  {'vs torch':>8} "
+        f"{'vs numpy':>8}  {'memory vs numpy':>15}"
+    )
     print(header + "\n" + " " * 30 + "   (samples per second)")
     for name, (widths, batch, source) in CONFIGS.items():
         if args.quick and widths[1] > 64:
@@ -199,14 +216,22 @@ def main() -> None:
         shape = (widths, batch, source)
         n = 1797 if source == "digits" else source
         repeats = 20 if source == "digits" else (4 if widths[1] < 512 else 2)
-        best = compare({"nablab": [("nablab", nablab_epoch, shape)],
-                        "torch": [("torch", torch_epoch, shape)],
-                        "numpy": [("numpy", numpy_epoch, shape)]}, repeats, args.rounds)
+        best = compare(
+            {
+                "nablab": [("nablab", nablab_epoch, shape)],
+                "torch": [("torch", torch_epoch, shape)],
+                "numpy": [("numpy", numpy_epoch, shape)],
+            },
+            repeats,
+            args.rounds,
+        )
         speed = {k: n / v for k, v in best.items()}
         memory = peak_memory(nablab_epoch, shape) / peak_memory(numpy_epoch, shape)
-        print(f"{name:<30} {speed['nablab']:>10,.0f} {speed['torch']:>10,.0f} "
-              f"{speed['numpy']:>10,.0f}  {speed['nablab'] / speed['torch']:>7.2f}× "
-              f"{speed['nablab'] / speed['numpy']:>7.2f}×  {memory:>14.2f}×")
+        print(
+            f"{name:<30} {speed['nablab']:>10,.0f} {speed['torch']:>10,.0f} "
+            f"{speed['numpy']:>10,.0f}  {speed['nablab'] / speed['torch']:>7.2f}× "
+            f"{speed['nablab'] / speed['numpy']:>7.2f}×  {memory:>14.2f}×"
+        )
 
 
 if __name__ == "__main__":

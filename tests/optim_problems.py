@@ -22,8 +22,11 @@ class Problem:
 def mlp_problem(seed: int = 0) -> Problem:
     """A 4-5-3 tanh MLP with cross-entropy on fixed random data (float64)."""
     rng = np.random.default_rng(seed)
-    model = nn.Sequential(nn.Linear(4, 5, rng=rng, dtype=np.float64), nn.Tanh(),
-                          nn.Linear(5, 3, rng=rng, dtype=np.float64))
+    model = nn.Sequential(
+        nn.Linear(4, 5, rng=rng, dtype=np.float64),
+        nn.Tanh(),
+        nn.Linear(5, 3, rng=rng, dtype=np.float64),
+    )
     x, y = rng.normal(size=(8, 4)), rng.integers(0, 3, size=8)
     loss = nn.CrossEntropyLoss()
 

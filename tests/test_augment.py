@@ -23,10 +23,13 @@ def test_identity_parameters_return_the_input(images):
 @pytest.mark.parametrize("quarter_turns", [1, 2, 3])
 def test_rotation_by_multiples_of_90_degrees_equals_rot90(images, quarter_turns):
     gray, color = images
-    np.testing.assert_array_equal(affine_transform(gray, angle=90 * quarter_turns),
-                                  np.rot90(gray, quarter_turns, axes=(1, 2)))
-    np.testing.assert_array_equal(affine_transform(color, angle=90 * quarter_turns),
-                                  np.rot90(color, quarter_turns, axes=(2, 3)))
+    np.testing.assert_array_equal(
+        affine_transform(gray, angle=90 * quarter_turns), np.rot90(gray, quarter_turns, axes=(1, 2))
+    )
+    np.testing.assert_array_equal(
+        affine_transform(color, angle=90 * quarter_turns),
+        np.rot90(color, quarter_turns, axes=(2, 3)),
+    )
 
 
 def test_flip_and_integer_shift(images):
@@ -56,9 +59,13 @@ def test_random_affine_is_seeded_and_keeps_shape_and_dtype(images):
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"scale": (-0.5, 1.0)}, "0 < low <= high"), ({"scale": (1.2, 1.0)}, "0 < low <= high"),
-     ({"hflip": 1.5}, r"probability in \[0, 1\]"), ({"shift": -1}, "shift must be >= 0"),
-     ({"rotation": -5}, "rotation must be >= 0")],
+    [
+        ({"scale": (-0.5, 1.0)}, "0 < low <= high"),
+        ({"scale": (1.2, 1.0)}, "0 < low <= high"),
+        ({"hflip": 1.5}, r"probability in \[0, 1\]"),
+        ({"shift": -1}, "shift must be >= 0"),
+        ({"rotation": -5}, "rotation must be >= 0"),
+    ],
 )
 def test_invalid_ranges_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -13,17 +13,28 @@ from solve_helpers import example
 # The numbers of a real hand computation (course solution 004): Mazur's network with η = 0.3
 # and the shared biases updated, where ∂L/∂o was taken as 1.
 STUDENT_004 = {
-    "loss@1": "0.29832905", "w1": "0.1495", "w2": "0.1989", "w3": "0.2494", "w4": "0.2987",
-    "w5": "0.3668", "w6": "0.4166", "w7": "0.4688", "w8": "0.5186", "b1": "0.3252",
-    "b2": "0.4913", "loss@final": "0.28321752",
+    "loss@1": "0.29832905",
+    "w1": "0.1495",
+    "w2": "0.1989",
+    "w3": "0.2494",
+    "w4": "0.2987",
+    "w5": "0.3668",
+    "w6": "0.4166",
+    "w7": "0.4688",
+    "w8": "0.5186",
+    "b1": "0.3252",
+    "b2": "0.4913",
+    "loss@final": "0.28321752",
 }
 
 
 def _mazur_004():
     data_changes = {"optimizer": {"type": "sgd", "lr": 0.3}}
     exercise = example("mazur", **data_changes)
-    layers = [layer.model_copy(update={"update_bias": True}) if layer.type == "linear"
-              else layer for layer in exercise.layers]
+    layers = [
+        layer.model_copy(update={"update_bias": True}) if layer.type == "linear" else layer
+        for layer in exercise.layers
+    ]
     return exercise.model_copy(update={"layers": layers})
 
 
@@ -40,8 +51,10 @@ def test_the_004_numbers_are_explained_by_taking_the_loss_gradient_as_one():
     marks = {r.name: r.ok for r in report.results}
     assert marks["loss@1"] and not marks["w5"] and not marks["loss@final"]
     assert report.first_divergence["name"] == "w5"  # the first wrong one in computation order
-    assert "w5 ← w5 − η·∂E/∂w5 = 0.4 − 0.3·0.0821670406 = 0.375349888" in (
-        report.first_divergence["formula"])
+    assert (
+        "w5 ← w5 − η·∂E/∂w5 = 0.4 − 0.3·0.0821670406 = 0.375349888"
+        in (report.first_divergence["formula"])
+    )
     best = report.explanations[0]
     assert best["id"] == "loss_grad_one"
     assert (best["matched"], best["of"]) == (12, 12)
@@ -85,14 +98,14 @@ CASES = [
     ("wrong_update_sign", "mazur", {}, ["w1", "w5"]),
     ("updated_weights_in_backprop", "mazur", {}, ["w1", "w3", "w5"]),
     ("bias_update_mismatch", "mazur", {}, ["w1", "b1", "b2"]),
-    ("momentum_convention", "swish_bce_momentum", {"steps": 1},
-     ["W1[1,1]"]),
+    ("momentum_convention", "swish_bce_momentum", {"steps": 1}, ["W1[1,1]"]),
     ("batch_sum_vs_mean", "swish_bce_momentum", {"steps": 1}, ["W1[1,1]", "W2[2,1]"]),
 ]
 
 
-@pytest.mark.parametrize(("mistake_id", "name", "changes", "keys"), CASES,
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("mistake_id", "name", "changes", "keys"), CASES, ids=[c[0] for c in CASES]
+)
 def test_each_mistake_is_recognised_in_numbers_it_produced(mistake_id, name, changes, keys):
     exercise = example(name, **changes)
     wrong_trace = run(exercise, _variant(mistake_id, exercise))
@@ -109,8 +122,9 @@ def test_each_mistake_is_recognised_in_numbers_it_produced(mistake_id, name, cha
 
 
 def test_unknown_quantities_are_reported_not_fatal():
-    report = check(example("mazur"), parse_answers({"w5": "0.358916", "w99@1": "1.0",
-                                                    "grad(w5)@7": "0.1"}))
+    report = check(
+        example("mazur"), parse_answers({"w5": "0.358916", "w99@1": "1.0", "grad(w5)@7": "0.1"})
+    )
     problems = {r.name: r.problem for r in report.results}
     assert "unknown quantity 'w99'" in problems["w99@1"]
     assert "step 7 does not exist" in problems["grad(w5)@7"]

@@ -66,7 +66,8 @@ def test_toy_set_geometry():
 
 def _idx(array: np.ndarray, code: int) -> bytes:
     header = bytes([0, 0, code, array.ndim]) + b"".join(
-        int(s).to_bytes(4, "big") for s in array.shape)
+        int(s).to_bytes(4, "big") for s in array.shape
+    )
     return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
 
 

@@ -12,8 +12,15 @@ from train_helpers import digits_split, mlp
 
 def _kinds(model, opt, epochs, batch_size=32, loss=None, data=None, extra=()):
     x, y, _, _ = digits_split()
-    history = fit(model, loss or nn.CrossEntropyLoss(), opt, data or (x, y), epochs=epochs,
-                  batch_size=batch_size, callbacks=[Diagnostics(), *extra])
+    history = fit(
+        model,
+        loss or nn.CrossEntropyLoss(),
+        opt,
+        data or (x, y),
+        epochs=epochs,
+        batch_size=batch_size,
+        callbacks=[Diagnostics(), *extra],
+    )
     return [f.kind for f in history.findings], history
 
 
@@ -32,8 +39,9 @@ def test_divergence_when_the_loss_climbs_far_above_its_best():
                     param.data *= 30
 
     model = mlp([64, 64, 10])
-    kinds, history = _kinds(model, optim.SGD(model.parameters(), lr=1e-4), epochs=3,
-                            extra=[Blowup()])
+    kinds, history = _kinds(
+        model, optim.SGD(model.parameters(), lr=1e-4), epochs=3, extra=[Blowup()]
+    )
     assert "divergence" in kinds
     assert "far above its best" in history.findings[kinds.index("divergence")].message
 
@@ -76,22 +84,36 @@ def test_oscillating_weights_when_the_step_overshoots():
     y = (x @ rng.normal(size=(8, 1))).astype(np.float32)
     lam = np.linalg.eigvalsh(2 * x.T @ x / len(x)).max()
     model = nn.Sequential(nn.Linear(8, 1, rng=0))
-    kinds, history = _kinds(model, optim.SGD(model.parameters(), lr=1.9 / lam), epochs=12,
-                            batch_size=256, loss=nn.MSELoss(), data=(x, y))
+    kinds, history = _kinds(
+        model,
+        optim.SGD(model.parameters(), lr=1.9 / lam),
+        epochs=12,
+        batch_size=256,
+        loss=nn.MSELoss(),
+        data=(x, y),
+    )
     assert kinds == ["lr_too_large"]
     assert "reversed direction" in history.findings[0].evidence
     # the same problem at lr·λ_max = 0.5 converges calmly
     model = nn.Sequential(nn.Linear(8, 1, rng=0))
-    kinds, _ = _kinds(model, optim.SGD(model.parameters(), lr=0.5 / lam), epochs=12,
-                      batch_size=256, loss=nn.MSELoss(), data=(x, y))
+    kinds, _ = _kinds(
+        model,
+        optim.SGD(model.parameters(), lr=0.5 / lam),
+        epochs=12,
+        batch_size=256,
+        loss=nn.MSELoss(),
+        data=(x, y),
+    )
     assert kinds == []
 
 
 @pytest.mark.parametrize(
     ("make_opt", "activation", "init"),
-    [(lambda p: optim.Adam(p, lr=1e-3), "relu", "he_normal"),
-     (lambda p: optim.SGD(p, lr=0.05, momentum=0.9), "relu", "he_normal"),
-     (lambda p: optim.SGD(p, lr=0.05), "tanh", "xavier_normal")],
+    [
+        (lambda p: optim.Adam(p, lr=1e-3), "relu", "he_normal"),
+        (lambda p: optim.SGD(p, lr=0.05, momentum=0.9), "relu", "he_normal"),
+        (lambda p: optim.SGD(p, lr=0.05), "tanh", "xavier_normal"),
+    ],
     ids=["adam-relu", "momentum-relu", "sgd-tanh"],
 )
 def test_quiet_on_healthy_runs(make_opt, activation, init):

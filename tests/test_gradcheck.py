@@ -12,14 +12,25 @@ TOL = 1e-6
 
 
 def _net(*hidden: nn.Module, rng, n_in=3, n_out=2, bias=True):
-    return nn.Sequential(nn.Linear(n_in, 4, bias=bias, rng=rng, dtype=np.float64), *hidden,
-                         nn.Linear(4, n_out, rng=rng, dtype=np.float64))
+    return nn.Sequential(
+        nn.Linear(n_in, 4, bias=bias, rng=rng, dtype=np.float64),
+        *hidden,
+        nn.Linear(4, n_out, rng=rng, dtype=np.float64),
+    )
 
 
 @pytest.mark.parametrize(
     "hidden",
-    [nn.Identity(), nn.Sigmoid(), nn.Tanh(), nn.ReLU(), nn.LeakyReLU(0.1), nn.Swish(),
-     nn.Swish(beta=2.0), nn.Softmax()],
+    [
+        nn.Identity(),
+        nn.Sigmoid(),
+        nn.Tanh(),
+        nn.ReLU(),
+        nn.LeakyReLU(0.1),
+        nn.Swish(),
+        nn.Swish(beta=2.0),
+        nn.Softmax(),
+    ],
     ids=lambda m: repr(m),
 )
 @pytest.mark.parametrize("bias", [True, "shared", False])
@@ -58,8 +69,9 @@ def test_gradcheck_catches_a_wrong_backward(rng):
         def backward(self, grad_out):
             return grad_out * (1 - self._y)  # forgot the square
 
-    report = gradcheck(_net(WrongTanh(), rng=rng), nn.MSELoss(), rng.normal(size=(4, 3)),
-                       rng.normal(size=(4, 2)))
+    report = gradcheck(
+        _net(WrongTanh(), rng=rng), nn.MSELoss(), rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+    )
     assert not report.passed(1e-3)
 
 

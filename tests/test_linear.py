@@ -48,8 +48,11 @@ def test_gradients_accumulate_until_zero_grad(rng):
 
 
 def test_backward_params_skips_input_gradient_but_matches_weights(rng):
-    model = nn.Sequential(nn.Linear(3, 4, rng=rng, dtype=np.float64), nn.Tanh(),
-                          nn.Linear(4, 2, rng=rng, dtype=np.float64))
+    model = nn.Sequential(
+        nn.Linear(3, 4, rng=rng, dtype=np.float64),
+        nn.Tanh(),
+        nn.Linear(4, 2, rng=rng, dtype=np.float64),
+    )
     x, g = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
     model(x)
     model.backward(g)
@@ -80,8 +83,11 @@ def test_float32_stays_float32(rng):
 def test_errors_name_the_module_and_the_shapes(rng):
     model = nn.Sequential(nn.Linear(3, 4, rng=rng), nn.ReLU(), nn.Linear(5, 2, rng=rng))
     x = np.zeros((2, 3), np.float32)
-    with pytest.raises(ValueError, match=r"Linear '2': expected input of shape \(N, 5\) float32, "
-                                         r"got shape \(2, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Linear '2': expected input of shape \(N, 5\) float32, "
+        r"got shape \(2, 4\)",
+    ):
         model(x)
     with pytest.raises(ValueError, match=r"Linear '0': expected input dtype float32, got float64"):
         model(np.zeros((2, 3)))

@@ -87,7 +87,8 @@ def test_bce_with_logits(rng, shape, reduction):
     value = loss(pred, target)
     expected, grad = _torch_value_and_grad(
         lambda p, t: F.binary_cross_entropy_with_logits(p, t, reduction=reduction),
-        pred, tt(target),
+        pred,
+        tt(target),
     )
     assert_close(value, expected)
     assert_close(loss.backward(), grad)

@@ -14,9 +14,13 @@ from conftest import assert_close, nn_, tt
 
 
 def _torch_bn(module: nn.BatchNorm1d) -> torch.nn.BatchNorm1d:
-    ref = torch.nn.BatchNorm1d(module.num_features, eps=module.eps, momentum=module.momentum,
-                               affine=module.affine,
-                               track_running_stats=module.track_running_stats)
+    ref = torch.nn.BatchNorm1d(
+        module.num_features,
+        eps=module.eps,
+        momentum=module.momentum,
+        affine=module.affine,
+        track_running_stats=module.track_running_stats,
+    )
     if module.affine:
         with torch.no_grad():
             ref.weight.copy_(tt(module.weight.data))
@@ -68,8 +72,10 @@ def test_batchnorm_without_running_stats_uses_batch_statistics_in_eval(rng):
     assert "running_mean" not in ours.state_dict()
 
 
-@pytest.mark.parametrize(("shape", "normalized"), [((1, 4), 1), ((3, 5), 1), ((2, 3, 4), 1),
-                                                  ((2, 3, 4), 2), ((1, 2, 5), 2)])
+@pytest.mark.parametrize(
+    ("shape", "normalized"),
+    [((1, 4), 1), ((3, 5), 1), ((2, 3, 4), 1), ((2, 3, 4), 2), ((1, 2, 5), 2)],
+)
 @pytest.mark.parametrize("affine", [True, False])
 def test_layernorm_matches_torch(rng, shape, normalized, affine):
     norm_shape = shape[-normalized:]
@@ -94,16 +100,24 @@ def test_layernorm_matches_torch(rng, shape, normalized, affine):
 
 @pytest.mark.parametrize(
     "norm",
-    [lambda: nn.BatchNorm1d(4, dtype=np.float64), lambda: nn.LayerNorm(4, dtype=np.float64),
-     lambda: nn.MeanOnlyBatchNorm1d(4, dtype=np.float64)],
+    [
+        lambda: nn.BatchNorm1d(4, dtype=np.float64),
+        lambda: nn.LayerNorm(4, dtype=np.float64),
+        lambda: nn.MeanOnlyBatchNorm1d(4, dtype=np.float64),
+    ],
 )
 def test_finite_differences_through_a_network(rng, norm):
-    model = nn.Sequential(nn.Linear(3, 4, rng=rng, dtype=np.float64), norm(), nn.Tanh(),
-                          nn.Linear(4, 2, rng=rng, dtype=np.float64))
+    model = nn.Sequential(
+        nn.Linear(3, 4, rng=rng, dtype=np.float64),
+        norm(),
+        nn.Tanh(),
+        nn.Linear(4, 2, rng=rng, dtype=np.float64),
+    )
     for p in model.parameters():
         p.data[...] += rng.normal(scale=0.1, size=p.shape)
-    report = gradcheck(model, nn.MSELoss(), rng.normal(size=(5, 3)), rng.normal(size=(5, 2)),
-                       include_input=True)
+    report = gradcheck(
+        model, nn.MSELoss(), rng.normal(size=(5, 3)), rng.normal(size=(5, 2)), include_input=True
+    )
     assert report.passed(1e-6), report.table()
 
 

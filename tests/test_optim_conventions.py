@@ -67,14 +67,17 @@ def velocity_rule(lr, mu, nesterov=False):
         v = state.setdefault("v", np.zeros_like(w))
         v[...] = mu * v - lr * g
         return w + mu * v - lr * g if nesterov else w + v
+
     return rule
 
 
 @pytest.mark.parametrize("problem_name", sorted(PROBLEMS))
 @pytest.mark.parametrize("nesterov", [False, True])
 def test_velocity_convention(problem_name, nesterov):
-    ours, opt = run_ours(problem_name, lambda p: optim.SGD(
-        p, lr=0.05, momentum=0.9, nesterov=nesterov, convention="velocity"))
+    ours, opt = run_ours(
+        problem_name,
+        lambda p: optim.SGD(p, lr=0.05, momentum=0.9, nesterov=nesterov, convention="velocity"),
+    )
     assert_same_paths(ours, run_reference(problem_name, velocity_rule(0.05, 0.9, nesterov)))
     assert set(opt.state[opt.params[0]]) == {"velocity", "step"}
 
@@ -83,10 +86,14 @@ def test_velocity_convention(problem_name, nesterov):
 @pytest.mark.parametrize("convention", ["velocity", "pytorch"])
 def test_lookahead_nesterov(problem_name, convention):
     lr, mu = 0.05, 0.9
-    ours, _ = run_ours(problem_name, lambda p: optim.SGD(
-        p, lr=lr, momentum=mu, nesterov="lookahead", convention=convention), closure=True)
+    ours, _ = run_ours(
+        problem_name,
+        lambda p: optim.SGD(p, lr=lr, momentum=mu, nesterov="lookahead", convention=convention),
+        closure=True,
+    )
     reference = run_reference(
-        problem_name, velocity_rule(lr, mu),
+        problem_name,
+        velocity_rule(lr, mu),
         lookahead=lambda state, w: mu * state.get("v", np.zeros_like(w)),
     )
     assert_same_paths(ours, reference)
@@ -99,8 +106,11 @@ def test_lookahead_needs_a_closure():
 
 
 def test_lookahead_differs_from_plain_momentum():
-    lookahead, _ = run_ours("quadratic", lambda p: optim.SGD(
-        p, lr=0.05, momentum=0.9, nesterov="lookahead"), closure=True)
+    lookahead, _ = run_ours(
+        "quadratic",
+        lambda p: optim.SGD(p, lr=0.05, momentum=0.9, nesterov="lookahead"),
+        closure=True,
+    )
     plain, _ = run_ours("quadratic", lambda p: optim.SGD(p, lr=0.05, momentum=0.9))
     assert np.abs(lookahead[-1][0] - plain[-1][0]).max() > 1e-3
 
@@ -131,6 +141,7 @@ def adagrad_inside(lr, eps):
         s = state.setdefault("s", np.zeros_like(w))
         s += g * g
         return w - lr * g / np.sqrt(s + eps)
+
     return rule
 
 
@@ -139,6 +150,7 @@ def rmsprop_inside(lr, alpha, eps):
         r = state.setdefault("r", np.zeros_like(w))
         r[...] = alpha * r + (1 - alpha) * g * g
         return w - lr * g / np.sqrt(r + eps)
+
     return rule
 
 
@@ -155,6 +167,7 @@ def adam_rule(lr, b1, b2, eps, bias_correction=True, inside=False, centralize=No
         denom = np.sqrt(v_hat + eps) if inside else np.sqrt(v_hat) + eps
         update = -lr * m_hat / denom
         return w + (gc(update) if centralize == "update" else update)
+
     return rule
 
 
@@ -162,21 +175,39 @@ def adam_rule(lr, b1, b2, eps, bias_correction=True, inside=False, centralize=No
 @pytest.mark.parametrize(
     ("make", "rule"),
     [
-        (lambda p: optim.AdaGrad(p, lr=0.1, eps=1e-3, eps_placement="inside"),
-         adagrad_inside(0.1, 1e-3)),
-        (lambda p: optim.RMSProp(p, lr=0.01, alpha=0.9, eps=1e-3, eps_placement="inside"),
-         rmsprop_inside(0.01, 0.9, 1e-3)),
-        (lambda p: optim.Adam(p, lr=0.01, eps=1e-3, eps_placement="inside"),
-         adam_rule(0.01, 0.9, 0.999, 1e-3, inside=True)),
-        (lambda p: optim.Adam(p, lr=0.01, bias_correction=False),
-         adam_rule(0.01, 0.9, 0.999, 1e-8, bias_correction=False)),
-        (lambda p: optim.Adam(p, lr=0.01, centralize="gradient"),
-         adam_rule(0.01, 0.9, 0.999, 1e-8, centralize="gradient")),
-        (lambda p: optim.Adam(p, lr=0.01, eps=1e-3, eps_placement="inside", centralize="update"),
-         adam_rule(0.01, 0.9, 0.999, 1e-3, inside=True, centralize="update")),
+        (
+            lambda p: optim.AdaGrad(p, lr=0.1, eps=1e-3, eps_placement="inside"),
+            adagrad_inside(0.1, 1e-3),
+        ),
+        (
+            lambda p: optim.RMSProp(p, lr=0.01, alpha=0.9, eps=1e-3, eps_placement="inside"),
+            rmsprop_inside(0.01, 0.9, 1e-3),
+        ),
+        (
+            lambda p: optim.Adam(p, lr=0.01, eps=1e-3, eps_placement="inside"),
+            adam_rule(0.01, 0.9, 0.999, 1e-3, inside=True),
+        ),
+        (
+            lambda p: optim.Adam(p, lr=0.01, bias_correction=False),
+            adam_rule(0.01, 0.9, 0.999, 1e-8, bias_correction=False),
+        ),
+        (
+            lambda p: optim.Adam(p, lr=0.01, centralize="gradient"),
+            adam_rule(0.01, 0.9, 0.999, 1e-8, centralize="gradient"),
+        ),
+        (
+            lambda p: optim.Adam(p, lr=0.01, eps=1e-3, eps_placement="inside", centralize="update"),
+            adam_rule(0.01, 0.9, 0.999, 1e-3, inside=True, centralize="update"),
+        ),
     ],
-    ids=["adagrad-inside", "rmsprop-inside", "adam-inside", "adam-no-bias-correction",
-         "adam-gc-gradient", "adam-gc-update"],
+    ids=[
+        "adagrad-inside",
+        "rmsprop-inside",
+        "adam-inside",
+        "adam-no-bias-correction",
+        "adam-gc-gradient",
+        "adam-gc-update",
+    ],
 )
 def test_textbook_options(problem_name, make, rule):
     ours, _ = run_ours(problem_name, make)
@@ -195,8 +226,10 @@ def test_centralized_sgd_momentum_with_weight_decay(problem_name):
             state["b"] = mu * state["b"] + g
         return w - lr * state["b"]
 
-    ours, _ = run_ours(problem_name, lambda p: optim.SGD(
-        p, lr=lr, momentum=mu, weight_decay=wd, centralize="gradient"))
+    ours, _ = run_ours(
+        problem_name,
+        lambda p: optim.SGD(p, lr=lr, momentum=mu, weight_decay=wd, centralize="gradient"),
+    )
     assert_same_paths(ours, run_reference(problem_name, rule))
 
 

@@ -76,8 +76,12 @@ def test_float32_optimizer_state_stays_float32():
 
 @pytest.mark.parametrize(
     "make",
-    [lambda p: optim.SGD(p, lr=0.05, momentum=0.9), lambda p: optim.Adam(p, lr=0.01, amsgrad=True),
-     lambda p: optim.RMSProp(p, centered=True, momentum=0.5), lambda p: optim.AdaGrad(p)],
+    [
+        lambda p: optim.SGD(p, lr=0.05, momentum=0.9),
+        lambda p: optim.Adam(p, lr=0.01, amsgrad=True),
+        lambda p: optim.RMSProp(p, centered=True, momentum=0.5),
+        lambda p: optim.AdaGrad(p),
+    ],
 )
 def test_state_dict_resume_is_bit_identical(make):
     straight = PROBLEMS["mlp"]()
@@ -218,8 +222,9 @@ def test_newton_converges_quadratically_on_logistic_regression():
         assert current < 100 * previous**2
 
 
-@pytest.mark.parametrize(("factor", "converges"),
-                         [(0.9, True), (0.99, True), (1.01, False), (1.1, False)])
+@pytest.mark.parametrize(
+    ("factor", "converges"), [(0.9, True), (0.99, True), (1.01, False), (1.1, False)]
+)
 def test_gradient_descent_converges_iff_lr_times_lambda_max_is_below_one(factor, converges):
     """On L = wᵀHw the step is w ← (I − 2·lr·H)w: it contracts iff lr·λ_max(H) < 1."""
     h = _spd(4, 5)
@@ -269,8 +274,11 @@ def _digits_like(seed=0, n=512):
     centers = rng.normal(scale=2.0, size=(4, 8))
     y = rng.integers(0, 4, size=n)
     x = centers[y] + rng.normal(size=(n, 8))
-    model = nn.Sequential(nn.Linear(8, 16, rng=rng, dtype=np.float64), nn.ReLU(),
-                          nn.Linear(16, 4, rng=rng, dtype=np.float64))
+    model = nn.Sequential(
+        nn.Linear(8, 16, rng=rng, dtype=np.float64),
+        nn.ReLU(),
+        nn.Linear(16, 4, rng=rng, dtype=np.float64),
+    )
     return model, x, y
 
 
@@ -284,8 +292,9 @@ def test_lr_range_test_suggests_a_rate_where_the_loss_falls_and_restores_everyth
         model.backward(loss.backward())
         opt.step()
     model_before, opt_before = model.state_dict(), opt.state_dict()
-    result = optim.lr_range_test(model, loss, opt, (x, y), start_lr=1e-5, end_lr=100.0,
-                                 num_iter=120, batch_size=32, rng=0)
+    result = optim.lr_range_test(
+        model, loss, opt, (x, y), start_lr=1e-5, end_lr=100.0, num_iter=120, batch_size=32, rng=0
+    )
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value, model_before[name])
     for name, value in opt.state_dict().items():
@@ -302,7 +311,7 @@ def test_lr_range_test_suggests_a_rate_where_the_loss_falls_and_restores_everyth
         trial = optim.SGD(trial_model.parameters(), lr=suggestion, momentum=0.9)
         start = loss(trial_model(x), y)
         for i in list(range(0, 512, 32)) * 3:
-            loss(trial_model(x[i:i + 32]), y[i:i + 32])
+            loss(trial_model(x[i : i + 32]), y[i : i + 32])
             trial.zero_grad()
             trial_model.backward(loss.backward())
             trial.step()
@@ -314,8 +323,9 @@ def test_lr_range_test_plot(tmp_path):
 
     matplotlib.use("Agg")
     model, x, y = _digits_like()
-    result = optim.lr_range_test(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters()),
-                                 (x, y), num_iter=40, rng=1)
+    result = optim.lr_range_test(
+        model, nn.CrossEntropyLoss(), optim.Adam(model.parameters()), (x, y), num_iter=40, rng=1
+    )
     ax = result.plot()
     ax.figure.savefig(tmp_path / "lr.png")
     assert (tmp_path / "lr.png").stat().st_size > 1000
@@ -331,11 +341,14 @@ def test_lr_range_test_rejects_bad_ranges():
 
 @pytest.mark.parametrize(
     "make",
-    [lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
-     lambda p: optim.SGD(p, lr=0.1, momentum=0.9, convention="velocity"),
-     lambda p: optim.Adam(p, lr=0.01, amsgrad=True), lambda p: optim.AdamW(p, lr=0.01),
-     lambda p: optim.RMSProp(p, centered=True, momentum=0.5),
-     lambda p: optim.AdaGrad(p, eps_placement="inside")],
+    [
+        lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+        lambda p: optim.SGD(p, lr=0.1, momentum=0.9, convention="velocity"),
+        lambda p: optim.Adam(p, lr=0.01, amsgrad=True),
+        lambda p: optim.AdamW(p, lr=0.01),
+        lambda p: optim.RMSProp(p, centered=True, momentum=0.5),
+        lambda p: optim.AdaGrad(p, eps_placement="inside"),
+    ],
     ids=["sgd-nesterov", "sgd-velocity", "adam-amsgrad", "adamw", "rmsprop", "adagrad"],
 )
 def test_large_buffers_split_across_threads_give_identical_results(monkeypatch, make):

@@ -63,8 +63,15 @@ def test_matches_torch_for_50_steps(name, kwargs, problem_name):
     # the state readable for reports equals PyTorch's
     torch_state = theirs.state[tensors[0]]
     our_state = ours.state[problem.params[0]]
-    names = {"momentum_buffer": "momentum_buffer", "sum": "sum", "square_avg": "square_avg",
-             "grad_avg": "grad_avg", "m": "exp_avg", "v": "exp_avg_sq", "v_max": "max_exp_avg_sq"}
+    names = {
+        "momentum_buffer": "momentum_buffer",
+        "sum": "sum",
+        "square_avg": "square_avg",
+        "grad_avg": "grad_avg",
+        "m": "exp_avg",
+        "v": "exp_avg_sq",
+        "v_max": "max_exp_avg_sq",
+    }
     for ours_name, value in our_state.items():
         if ours_name == "step":
             assert value == STEPS
@@ -78,12 +85,18 @@ def test_defaults_equal_pytorchs():
 
     q = [nn.Parameter(np.zeros(1))]
     for ours, theirs, fields in [
-        (optim.Adam(q), torch.optim.Adam(p), {"lr": "lr", "eps": "eps", "betas": "betas",
-                                              "weight_decay": "weight_decay"}),
+        (
+            optim.Adam(q),
+            torch.optim.Adam(p),
+            {"lr": "lr", "eps": "eps", "betas": "betas", "weight_decay": "weight_decay"},
+        ),
         (optim.AdamW(q), torch.optim.AdamW(p), {"lr": "lr", "weight_decay": "weight_decay"}),
         (optim.RMSProp(q), torch.optim.RMSprop(p), {"lr": "lr", "alpha": "alpha", "eps": "eps"}),
-        (optim.AdaGrad(q), torch.optim.Adagrad(p), {"lr": "lr", "eps": "eps",
-                                                    "lr_decay": "lr_decay"}),
+        (
+            optim.AdaGrad(q),
+            torch.optim.Adagrad(p),
+            {"lr": "lr", "eps": "eps", "lr_decay": "lr_decay"},
+        ),
     ]:
         for our_field, torch_field in fields.items():
             assert getattr(ours, our_field) == theirs.defaults[torch_field], our_field
@@ -106,14 +119,22 @@ def test_clip_grad_norm_matches_torch(max_norm):
 @pytest.mark.parametrize(
     ("ours", "theirs"),
     [
-        (lambda o: optim.StepLR(o, step_size=3, gamma=0.5),
-         lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5)),
-        (lambda o: optim.ExponentialLR(o, gamma=0.9),
-         lambda o: torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.9)),
-        (lambda o: optim.CosineAnnealingLR(o, T_max=10, eta_min=0.001),
-         lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=10, eta_min=0.001)),
-        (lambda o: optim.LinearWarmup(o, warmup_steps=5, start_factor=0.2),
-         lambda o: torch.optim.lr_scheduler.LinearLR(o, start_factor=0.2, total_iters=5)),
+        (
+            lambda o: optim.StepLR(o, step_size=3, gamma=0.5),
+            lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5),
+        ),
+        (
+            lambda o: optim.ExponentialLR(o, gamma=0.9),
+            lambda o: torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.9),
+        ),
+        (
+            lambda o: optim.CosineAnnealingLR(o, T_max=10, eta_min=0.001),
+            lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=10, eta_min=0.001),
+        ),
+        (
+            lambda o: optim.LinearWarmup(o, warmup_steps=5, start_factor=0.2),
+            lambda o: torch.optim.lr_scheduler.LinearLR(o, start_factor=0.2, total_iters=5),
+        ),
     ],
 )
 def test_schedules_match_torch(ours, theirs):

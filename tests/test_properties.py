@@ -29,9 +29,11 @@ sizes = st.integers(min_value=1, max_value=6)
 
 @settings(max_examples=60, deadline=None)
 @given(
-    batch=sizes, widths=st.lists(sizes, min_size=2, max_size=4),
+    batch=sizes,
+    widths=st.lists(sizes, min_size=2, max_size=4),
     activation=st.sampled_from(sorted(TORCH_ACTIVATIONS)),
-    dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**31),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**31),
 )
 def test_mlp_shapes_dtypes_and_torch_agreement(batch, widths, activation, dtype, seed):
     rng = np.random.default_rng(seed)
@@ -48,8 +50,11 @@ def test_mlp_shapes_dtypes_and_torch_agreement(batch, widths, activation, dtype,
     assert all(p.grad.dtype == dtype and p.grad.shape == p.shape for p in model.parameters())
     if dtype is np.float64:
         xt = tt(x, True)
-        params = [(tt(layer.weight.data, True), tt(layer.bias.data, True))
-                  for layer in model if isinstance(layer, nn.Linear)]
+        params = [
+            (tt(layer.weight.data, True), tt(layer.bias.data, True))
+            for layer in model
+            if isinstance(layer, nn.Linear)
+        ]
         h = xt
         for weight, bias in params:
             h = TORCH_ACTIVATIONS[activation](h @ weight + bias)
@@ -63,8 +68,9 @@ def test_mlp_shapes_dtypes_and_torch_agreement(batch, widths, activation, dtype,
 
 
 @settings(max_examples=40, deadline=None)
-@given(batch=sizes, classes=st.integers(2, 6), seed=st.integers(0, 2**31),
-       scale=st.floats(0.1, 50.0))
+@given(
+    batch=sizes, classes=st.integers(2, 6), seed=st.integers(0, 2**31), scale=st.floats(0.1, 50.0)
+)
 def test_cross_entropy_gradient_rows_sum_to_zero(batch, classes, seed, scale):
     rng = np.random.default_rng(seed)
     loss = nn.CrossEntropyLoss()

@@ -41,8 +41,11 @@ def test_dropout_backward_uses_the_mask_and_scale(rng):
     g = rng.normal(size=(4, 5))
     assert_close(layer.backward(g), g * layer.last_mask / 0.6)
     assert_close(y, x * layer.last_mask / 0.6)
-    model = nn.Sequential(nn.Linear(5, 5, rng=rng, dtype=np.float64), layer,
-                          nn.Linear(5, 2, rng=rng, dtype=np.float64))
+    model = nn.Sequential(
+        nn.Linear(5, 5, rng=rng, dtype=np.float64),
+        layer,
+        nn.Linear(5, 2, rng=rng, dtype=np.float64),
+    )
     layer.set_mask(rng.random((4, 5)) > 0.4)  # a fixed mask makes the function deterministic
     report = gradcheck(model, nn.MSELoss(), x, rng.normal(size=(4, 2)), include_input=True)
     assert report.passed(1e-6), report.table()
@@ -134,9 +137,12 @@ def test_weight_noise_is_absent_in_eval_and_shares_parameters(rng):
 
 
 def _model(rng):
-    return nn.Sequential(nn.Linear(3, 4, rng=rng, dtype=np.float64),
-                         nn.BatchNorm1d(4, dtype=np.float64), nn.ReLU(),
-                         nn.Linear(4, 2, rng=rng, dtype=np.float64))
+    return nn.Sequential(
+        nn.Linear(3, 4, rng=rng, dtype=np.float64),
+        nn.BatchNorm1d(4, dtype=np.float64),
+        nn.ReLU(),
+        nn.Linear(4, 2, rng=rng, dtype=np.float64),
+    )
 
 
 def test_penalties_select_weight_matrices_by_default(rng):
@@ -144,9 +150,17 @@ def test_penalties_select_weight_matrices_by_default(rng):
     names = lambda penalty: [p.name for p in penalty.params]  # noqa: E731
     assert names(nn.L2Penalty(model, 0.1)) == ["0.weight", "3.weight"]
     assert names(nn.L2Penalty(model, 0.1, biases=True)) == [
-        "0.weight", "0.bias", "3.weight", "3.bias"]
+        "0.weight",
+        "0.bias",
+        "3.weight",
+        "3.bias",
+    ]
     assert names(nn.L1Penalty(model, 0.1, normalization=True)) == [
-        "0.weight", "1.weight", "1.bias", "3.weight"]
+        "0.weight",
+        "1.weight",
+        "1.bias",
+        "3.weight",
+    ]
 
 
 @pytest.mark.parametrize(("convention", "factor"), [("half", 0.5), ("full", 1.0)])

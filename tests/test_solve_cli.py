@@ -16,8 +16,7 @@ NAMES = sorted(p.stem for p in EXAMPLES.glob("*.yaml"))
 @pytest.mark.parametrize("fmt", ["text", "markdown", "html", "json"])
 def test_solve_writes_every_format(tmp_path, capsys, name, fmt):
     out = tmp_path / f"{name}.{fmt}"
-    assert main(["solve", str(EXAMPLES / f"{name}.yaml"), "--format", fmt, "--out",
-                 str(out)]) == 0
+    assert main(["solve", str(EXAMPLES / f"{name}.yaml"), "--format", fmt, "--out", str(out)]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     content = out.read_text(encoding="utf-8")
     assert len(content) > 500
@@ -51,8 +50,7 @@ def test_check_exit_codes_and_json(capsys):
     assert main(["check", str(EXAMPLES / "mazur.yaml"), str(answers)]) == 1
     text = capsys.readouterr().out
     assert "missing_activation_derivative" in text and "first wrong value" in text
-    assert main(["check", str(EXAMPLES / "mazur.yaml"), str(answers), "--format",
-                 "json"]) == 1
+    assert main(["check", str(EXAMPLES / "mazur.yaml"), str(answers), "--format", "json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["verdict"] == "incorrect"
     assert report["explanations"][0]["id"] == "missing_activation_derivative"
@@ -61,8 +59,7 @@ def test_check_exit_codes_and_json(capsys):
 
 def test_check_passes_a_correct_sheet(tmp_path, capsys):
     sheet = tmp_path / "right.yaml"
-    sheet.write_text("w5: 0.35891648\nloss@1: 0.298371109\nout_h1@1: 0.5933\n",
-                     encoding="utf-8")
+    sheet.write_text("w5: 0.35891648\nloss@1: 0.298371109\nout_h1@1: 0.5933\n", encoding="utf-8")
     assert main(["check", str(EXAMPLES / "mazur.yaml"), str(sheet)]) == 0
     assert "verdict: correct" in capsys.readouterr().out
 
@@ -72,7 +69,8 @@ def test_errors_exit_2_without_traceback(tmp_path, capsys):
     assert main(["solve", str(EXAMPLES / "mazur.yaml"), "--explain", "w42"]) == 2
     folder = tmp_path / "folder"
     folder.mkdir()
-    assert main(["solve", str(EXAMPLES / "mazur.yaml"), "--format", "html", "--out",
-                 str(folder)]) == 2
+    assert (
+        main(["solve", str(EXAMPLES / "mazur.yaml"), "--format", "html", "--out", str(folder)]) == 2
+    )
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("error:") == 3

@@ -18,8 +18,16 @@ def test_mazur_published_values():
     trace = run(load_exercise(EXAMPLES / "mazur.yaml"))
     step = trace.steps[0]
     assert step.loss == pytest.approx(0.298371109, abs=1e-9)
-    published = {"w5": 0.35891648, "w6": 0.408666186, "w7": 0.511301270, "w8": 0.561370121,
-                 "w1": 0.149780716, "w2": 0.19956143, "w3": 0.24975114, "w4": 0.29950229}
+    published = {
+        "w5": 0.35891648,
+        "w6": 0.408666186,
+        "w7": 0.511301270,
+        "w8": 0.561370121,
+        "w1": 0.149780716,
+        "w2": 0.19956143,
+        "w3": 0.24975114,
+        "w4": 0.29950229,
+    }
     for name, value in published.items():
         assert step.params_after[name] == pytest.approx(value, abs=1e-8), name
     assert step.params_after["b1"] == 0.35 and step.params_after["b2"] == 0.60
@@ -50,15 +58,13 @@ def _torch_run(name: str, steps: int, make_optimizer):
     for layer in exercise.layers:
         if layer.type == "linear":
             w = torch.tensor(layer.weights, requires_grad=True)
-            b = torch.tensor(np.broadcast_to(layer.bias, (w.shape[1],)).copy(),
-                             requires_grad=True)
+            b = torch.tensor(np.broadcast_to(layer.bias, (w.shape[1],)).copy(), requires_grad=True)
             tensors += [w, b]
             activations.append(("linear", w, b))
         else:
             activations.append((layer.type, None, None))
     x = torch.tensor(exercise.inputs)
-    functions = {"sigmoid": torch.sigmoid, "swish": torch.nn.functional.silu,
-                 "relu": torch.relu}
+    functions = {"sigmoid": torch.sigmoid, "swish": torch.nn.functional.silu, "relu": torch.relu}
     optimizer = make_optimizer(tensors)
     losses = []
     for _ in range(steps):
@@ -96,10 +102,12 @@ def test_examples_match_pytorch(name, steps, make_optimizer):
     for scalar in trace.built.scalars:
         linear_index = trace.built.linear_number[scalar.layer] - 1
         torch_param = params[2 * linear_index + (scalar.role == "bias")]
-        expected = torch_param[scalar.index] if torch_param.ndim == len(scalar.index) else (
-            torch_param[0])
-        assert trace.final_params[scalar.name] == pytest.approx(float(expected), rel=1e-10,
-                                                                abs=1e-12), scalar.name
+        expected = (
+            torch_param[scalar.index] if torch_param.ndim == len(scalar.index) else (torch_param[0])
+        )
+        assert trace.final_params[scalar.name] == pytest.approx(
+            float(expected), rel=1e-10, abs=1e-12
+        ), scalar.name
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in EXAMPLES.glob("*.yaml")))
@@ -119,7 +127,9 @@ def test_every_substituted_formula_evaluates_to_its_result(name):
         digits = trace.exercise.digits
         # the substituted numbers are themselves rounded to `digits` significant digits
         assert value == pytest.approx(shown, rel=10 ** (3 - digits), abs=10 ** (-digits)), (
-            name, item.key)
+            name,
+            item.key,
+        )
         checked += 1
     assert checked >= 10
 

@@ -32,10 +32,13 @@ def test_unknown_keys_and_types_are_errors():
     data["layers"][3]["type"] = "gelu"
     data["learning_rate"] = 0.5
     problems = _problems(data)
-    assert "layers[1].slope: unknown key (not part of the exercise format; see `nablab solve " \
-           "--help`)" in problems
-    assert any(p.startswith("layers[3]: unknown layer type 'gelu'; valid: linear") for p in
-               problems)
+    assert (
+        "layers[1].slope: unknown key (not part of the exercise format; see `nablab solve "
+        "--help`)" in problems
+    )
+    assert any(
+        p.startswith("layers[3]: unknown layer type 'gelu'; valid: linear") for p in problems
+    )
     assert any(p.startswith("learning_rate: unknown key") for p in problems)
 
 
@@ -53,7 +56,8 @@ def test_optimizer_options_are_checked_against_the_optimizer():
     data["optimizer"] = {"type": "sgd", "lr": 0.5, "momentom": 0.9}
     assert _problems(data) == [
         "optimizer.momentom: unknown option for sgd; valid: lr, momentum, dampening, nesterov, "
-        "weight_decay, convention, centralize"]
+        "weight_decay, convention, centralize"
+    ]
     data["optimizer"] = {"type": "sgd"}
     assert _problems(data) == ["optimizer.lr: required for sgd"]
     data["optimizer"] = {"type": "sgd", "lr": -1}
@@ -66,18 +70,28 @@ def test_optimizer_options_are_checked_against_the_optimizer():
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda d: d["layers"][0].update(bias=[0.1, 0.2, 0.3]),
-         "layers[0].bias: expected 2 values (one per unit) or one number (shared), got 3"),
-        (lambda d: d["layers"][1].update(output_names=["a"]),
-         "layers[1].output_names: expected 2 names (one per output), got 1"),
-        (lambda d: d.update(input_names=["i1"]),
-         "input_names: expected 2 names (one per input), got 1"),
-        (lambda d: d["layers"][0]["names"].update(bias=["b1", "b2"]),
-         "layers[0].names.bias: give one name for a shared bias (a number) or a list of names "
-         "for per-unit biases (a list)"),
-        (lambda d: d.update(targets=[1]),
-         "targets: class indices need loss type cross_entropy; give one row of target values "
-         "per sample"),
+        (
+            lambda d: d["layers"][0].update(bias=[0.1, 0.2, 0.3]),
+            "layers[0].bias: expected 2 values (one per unit) or one number (shared), got 3",
+        ),
+        (
+            lambda d: d["layers"][1].update(output_names=["a"]),
+            "layers[1].output_names: expected 2 names (one per output), got 1",
+        ),
+        (
+            lambda d: d.update(input_names=["i1"]),
+            "input_names: expected 2 names (one per input), got 1",
+        ),
+        (
+            lambda d: d["layers"][0]["names"].update(bias=["b1", "b2"]),
+            "layers[0].names.bias: give one name for a shared bias (a number) or a list of names "
+            "for per-unit biases (a list)",
+        ),
+        (
+            lambda d: d.update(targets=[1]),
+            "targets: class indices need loss type cross_entropy; give one row of target values "
+            "per sample",
+        ),
         (lambda d: d.update(inputs=[[0.05, 0.1], [0.2]]), "inputs: rows have different lengths"),
     ],
 )

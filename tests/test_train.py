@@ -23,8 +23,15 @@ from conftest import assert_close
 def test_digits_mlp_learns():
     x, y, xv, yv = digits_split()
     model = mlp([64, 64, 10])
-    history = fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=1e-3),
-                  (x, y), (xv, yv), epochs=10, batch_size=32)
+    history = fit(
+        model,
+        nn.CrossEntropyLoss(),
+        optim.Adam(model.parameters(), lr=1e-3),
+        (x, y),
+        (xv, yv),
+        epochs=10,
+        batch_size=32,
+    )
     assert history.last["val_acc"] >= 0.95
     assert len(history.epochs) == 10
     assert len(history.step_loss) == 10 * int(np.ceil(len(x) / 32))
@@ -37,8 +44,15 @@ def test_digits_mlp_learns():
 def _train(seed, epochs=2, dropout=0.0):
     x, y, _, _ = digits_split()
     model = mlp([64, 32, 10], seed=0, dropout=dropout)
-    fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
-        (x, y), epochs=epochs, batch_size=16, seed=seed)
+    fit(
+        model,
+        nn.CrossEntropyLoss(),
+        optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
+        (x, y),
+        epochs=epochs,
+        batch_size=16,
+        seed=seed,
+    )
     return model.state_dict()
 
 
@@ -57,19 +71,30 @@ def test_fit_agrees_with_pytorch_on_the_same_batches():
     y = y[:200]
     model = mlp([64, 16, 10], dtype=np.float64)
     start = model.state_dict()
-    fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
-        (x, y), epochs=3, batch_size=32, seed=11)
-    w1, b1 = (torch.tensor(start["0.weight"], requires_grad=True),
-              torch.tensor(start["0.bias"], requires_grad=True))
-    w2, b2 = (torch.tensor(start["2.weight"], requires_grad=True),
-              torch.tensor(start["2.bias"], requires_grad=True))
+    fit(
+        model,
+        nn.CrossEntropyLoss(),
+        optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+        (x, y),
+        epochs=3,
+        batch_size=32,
+        seed=11,
+    )
+    w1, b1 = (
+        torch.tensor(start["0.weight"], requires_grad=True),
+        torch.tensor(start["0.bias"], requires_grad=True),
+    )
+    w2, b2 = (
+        torch.tensor(start["2.weight"], requires_grad=True),
+        torch.tensor(start["2.bias"], requires_grad=True),
+    )
     opt = torch.optim.SGD([w1, b1, w2, b2], lr=0.1, momentum=0.9)
     rng = np.random.default_rng(11)
     xt, yt = torch.tensor(x), torch.tensor(y)
     for _ in range(3):
         order = rng.permutation(len(x))
         for start_index in range(0, len(x), 32):
-            index = torch.tensor(order[start_index:start_index + 32])
+            index = torch.tensor(order[start_index : start_index + 32])
             logits = torch.relu(xt[index] @ w1 + b1) @ w2 + b2
             loss = torch.nn.functional.cross_entropy(logits, yt[index])
             opt.zero_grad()
@@ -89,17 +114,46 @@ def test_resuming_a_checkpoint_is_bit_identical(tmp_path):
         return model, opt, schedule
 
     model, opt, schedule = setup()
-    straight = fit(model, nn.CrossEntropyLoss(), opt, (x, y), (xv, yv), epochs=4,
-                   batch_size=32, seed=9, callbacks=[schedule])
+    straight = fit(
+        model,
+        nn.CrossEntropyLoss(),
+        opt,
+        (x, y),
+        (xv, yv),
+        epochs=4,
+        batch_size=32,
+        seed=9,
+        callbacks=[schedule],
+    )
     expected = model.state_dict()
     path = tmp_path / "run.npz"
     model, opt, schedule = setup()
-    fit(model, nn.CrossEntropyLoss(), opt, (x, y), (xv, yv), epochs=2, batch_size=32, seed=9,
-        callbacks=[schedule], checkpoint=str(path))
+    fit(
+        model,
+        nn.CrossEntropyLoss(),
+        opt,
+        (x, y),
+        (xv, yv),
+        epochs=2,
+        batch_size=32,
+        seed=9,
+        callbacks=[schedule],
+        checkpoint=str(path),
+    )
     model, opt, schedule = setup()  # a fresh process would start from nothing, too
-    resumed = fit(model, nn.CrossEntropyLoss(), opt, (x, y), (xv, yv), epochs=4,
-                  batch_size=32, seed=9, callbacks=[schedule], checkpoint=str(path),
-                  resume=str(path))
+    resumed = fit(
+        model,
+        nn.CrossEntropyLoss(),
+        opt,
+        (x, y),
+        (xv, yv),
+        epochs=4,
+        batch_size=32,
+        seed=9,
+        callbacks=[schedule],
+        checkpoint=str(path),
+        resume=str(path),
+    )
     for key, value in expected.items():
         np.testing.assert_array_equal(model.state_dict()[key], value)
     assert resumed.step_loss == straight.step_loss
@@ -125,8 +179,14 @@ def test_checkpoint_must_fit_the_model(tmp_path):
 def test_non_finite_loss_stops_at_once():
     x, y, _, _ = digits_split()
     model = mlp([64, 64, 10])
-    history = fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=10.0),
-                  (x, y), epochs=5, batch_size=32)
+    history = fit(
+        model,
+        nn.CrossEntropyLoss(),
+        optim.SGD(model.parameters(), lr=10.0),
+        (x, y),
+        epochs=5,
+        batch_size=32,
+    )
     assert "non-finite loss" in history.stopped
     assert len(history.epochs) == 1 and all(np.isfinite(history.step_loss))
     finding = history.findings[0]
@@ -137,8 +197,16 @@ def test_early_stopping_restores_the_best_weights():
     x, y, xv, yv = digits_split()
     model = mlp([64, 64, 10])
     stopper = EarlyStopping("val_loss", patience=2)
-    history = fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=0.05),
-                  (x, y), (xv, yv), epochs=40, batch_size=32, callbacks=[stopper])
+    history = fit(
+        model,
+        nn.CrossEntropyLoss(),
+        optim.Adam(model.parameters(), lr=0.05),
+        (x, y),
+        (xv, yv),
+        epochs=40,
+        batch_size=32,
+        callbacks=[stopper],
+    )
     assert history.stopped.startswith("early stopping") and len(history.epochs) < 40
     best = min(history.column("val_loss"))
     assert evaluate(model, nn.CrossEntropyLoss(), xv, yv)[0] == pytest.approx(best, rel=1e-6)
@@ -148,20 +216,31 @@ def test_schedules_as_callbacks_set_the_learning_rate():
     x, y, _, _ = digits_split()
     model = mlp([64, 10])
     opt = optim.SGD(model.parameters(), lr=0.1)
-    history = fit(model, nn.CrossEntropyLoss(), opt, (x[:64], y[:64]), epochs=3, batch_size=32,
-                  callbacks=[LRSchedule(optim.StepLR(opt, step_size=1, gamma=0.5), "step")])
+    history = fit(
+        model,
+        nn.CrossEntropyLoss(),
+        opt,
+        (x[:64], y[:64]),
+        epochs=3,
+        batch_size=32,
+        callbacks=[LRSchedule(optim.StepLR(opt, step_size=1, gamma=0.5), "step")],
+    )
     assert history.step_lr == pytest.approx([0.1 * 0.5**k for k in range(6)])
 
 
 def test_progress_bar_and_bad_arguments(capsys):
     x, y, _, _ = digits_split()
     model = mlp([64, 10])
-    fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=1,
-        progress=True)
+    fit(
+        model,
+        nn.CrossEntropyLoss(),
+        optim.SGD(model.parameters(), lr=0.1),
+        (x, y),
+        epochs=1,
+        progress=True,
+    )
     assert "epoch   1" in capsys.readouterr().out
     with pytest.raises(ValueError, match="has 10 inputs but 9 targets"):
-        fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1),
-            (x[:10], y[:9]))
+        fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), (x[:10], y[:9]))
     with pytest.raises(ValueError, match="epochs and batch_size must be >= 1"):
-        fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), (x, y),
-            epochs=0)
+        fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=0)

@@ -13,21 +13,55 @@ from nablab.cli import main
 
 def test_train_writes_the_run_folder(tmp_path, capsys):
     out = tmp_path / "run"
-    code = main(["train", "--data", "digits", "--hidden", "32", "--epochs", "3", "--quiet",
-                 "--out", str(out)])
+    code = main(
+        [
+            "train",
+            "--data",
+            "digits",
+            "--hidden",
+            "32",
+            "--epochs",
+            "3",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "val_acc:" in printed and "diagnostics: no problems found" in printed
-    for name in ("history.csv", "metrics.json", "loss.png", "accuracy.png", "checkpoint.npz",
-                 "diagnostics.txt"):
+    for name in (
+        "history.csv",
+        "metrics.json",
+        "loss.png",
+        "accuracy.png",
+        "checkpoint.npz",
+        "diagnostics.txt",
+    ):
         assert (out / name).stat().st_size > 0, name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs_run"] == 3 and metrics["val_acc"] > 0.75
     rows = list(csv.DictReader((out / "history.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert main(["train", "--data", "digits", "--hidden", "32", "--epochs", "5", "--quiet",
-                 "--out", str(out), "--resume"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                "digits",
+                "--hidden",
+                "32",
+                "--epochs",
+                "5",
+                "--quiet",
+                "--out",
+                str(out),
+                "--resume",
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader((out / "history.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5]
 
@@ -37,18 +71,36 @@ def test_train_on_a_users_file_with_a_test_split(tmp_path, capsys):
     x = rng.normal(size=(300, 4))
     y = (x[:, 0] + x[:, 1] > 0).astype(int)
     np.savez(tmp_path / "d.npz", x=x, y=y, x_test=x[:50], y_test=y[:50])
-    assert main(["train", "--data", str(tmp_path / "d.npz"), "--hidden", "16", "--epochs", "5",
-                 "--lr", "0.01", "--quiet", "--no-diagnostics"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tmp_path / "d.npz"),
+                "--hidden",
+                "16",
+                "--epochs",
+                "5",
+                "--lr",
+                "0.01",
+                "--quiet",
+                "--no-diagnostics",
+            ]
+        )
+        == 0
+    )
     assert "test_acc:" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
     ("flags", "message"),
-    [(["--optimizer", "lion"], "invalid choice: 'lion'"),
-     (["--lr", "-0.1"], "--lr must be a positive number"),
-     (["--hidden", "64,0"], "hidden sizes must be positive integers"),
-     (["--dropout", "1.5"], "--dropout is a drop probability"),
-     (["--data", "nowhere.npz"], "cannot read as .npz")],
+    [
+        (["--optimizer", "lion"], "invalid choice: 'lion'"),
+        (["--lr", "-0.1"], "--lr must be a positive number"),
+        (["--hidden", "64,0"], "hidden sizes must be positive integers"),
+        (["--dropout", "1.5"], "--dropout is a drop probability"),
+        (["--data", "nowhere.npz"], "cannot read as .npz"),
+    ],
 )
 def test_bad_flags_get_one_line_and_exit_2(flags, message, capsys):
     with pytest.raises(SystemExit) as info:

@@ -22,8 +22,10 @@ def mlp(widths, activation="relu", init="he_normal", seed=0, dtype=np.float32, d
     rng = np.random.default_rng(seed)
     layers: list[nn.Module] = []
     for fan_in, fan_out in itertools.pairwise(widths):
-        layers += [nn.Linear(fan_in, fan_out, init=init, rng=rng, dtype=dtype),
-                   nn.activation(activation)]
+        layers += [
+            nn.Linear(fan_in, fan_out, init=init, rng=rng, dtype=dtype),
+            nn.activation(activation),
+        ]
         if dropout:
             layers.append(nn.Dropout(dropout, rng=rng))
     return nn.Sequential(*layers[: -2 if dropout else -1])

@@ -17,8 +17,9 @@ def _widths(text: str) -> tuple[int, ...]:
     try:
         widths = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated sizes like 64,64, "
-                                         f"got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated sizes like 64,64, got {text!r}"
+        ) from None
     if not widths or min(widths) < 1:
         raise argparse.ArgumentTypeError(f"hidden sizes must be positive integers, got {text!r}")
     return widths
@@ -28,9 +29,12 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
     from nablab.init import INITIALIZERS
     from nablab.train.command import ACTIVATIONS
 
-    parser.add_argument("--data", default="digits",
-                        help="digits, mnist1d, moons, circles, spirals, xor, blobs, or a file "
-                             "(.npz with x and y, .csv with the label last, IDX images)")
+    parser.add_argument(
+        "--data",
+        default="digits",
+        help="digits, mnist1d, moons, circles, spirals, xor, blobs, or a file "
+        "(.npz with x and y, .csv with the label last, IDX images)",
+    )
     parser.add_argument("--labels", help="the IDX labels file, when --data is IDX images")
     parser.add_argument("--hidden", type=_widths, default=(64, 64), help="hidden sizes: 64,64")
     parser.add_argument("--activation", choices=ACTIVATIONS, default="relu")
@@ -53,33 +57,48 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="run the built-in demonstration")
 
     solve = commands.add_parser(
-        "solve", help="write the step-by-step solution of an exercise file",
-        epilog=SCHEMA_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "solve",
+        help="write the step-by-step solution of an exercise file",
+        epilog=SCHEMA_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     solve.add_argument("exercise", help="the exercise file (YAML)")
     solve.add_argument("--format", choices=FORMATS, default="text")
     solve.add_argument("--out", help="write to this file (atomically) instead of the terminal")
-    solve.add_argument("--explain", nargs="+", default=[], metavar="NAME",
-                       help="expand these parameters' gradients by the chain rule")
+    solve.add_argument(
+        "--explain",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="expand these parameters' gradients by the chain rule",
+    )
 
     check = commands.add_parser(
-        "check", help="check a hand computation against the exact solution",
-        epilog=CHECK_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "check",
+        help="check a hand computation against the exact solution",
+        epilog=CHECK_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("exercise", help="the exercise file (YAML)")
     check.add_argument("answers", help="the student's answers (YAML: name: number)")
     check.add_argument("--format", choices=("text", "json"), default="text")
-    check.add_argument("--rtol", type=float, default=1e-3,
-                       help="relative slack for rounding carried through steps (default 1e-3)")
+    check.add_argument(
+        "--rtol",
+        type=float,
+        default=1e-3,
+        help="relative slack for rounding carried through steps (default 1e-3)",
+    )
 
     train = commands.add_parser("train", help="train an MLP classifier and write its run folder")
     _model_flags(train)
     train.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
     train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--momentum", type=float, default=0.9,
-                       help="for --optimizer momentum / nesterov")
-    train.add_argument("--weight-decay", type=float, default=0.0,
-                       help="coupled L2 (decoupled with adamw)")
+    train.add_argument(
+        "--momentum", type=float, default=0.9, help="for --optimizer momentum / nesterov"
+    )
+    train.add_argument(
+        "--weight-decay", type=float, default=0.0, help="coupled L2 (decoupled with adamw)"
+    )
     train.add_argument("--epochs", type=int, default=20)
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--schedule", choices=SCHEDULES, default="none")
@@ -89,8 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")
     train.add_argument("--no-diagnostics", dest="diagnostics", action="store_false")
 
-    summary = commands.add_parser("summary", help="per-layer parameter table of the model "
-                                                  "that `nablab train` would build")
+    summary = commands.add_parser(
+        "summary", help="per-layer parameter table of the model that `nablab train` would build"
+    )
     _model_flags(summary)
     return parser
 

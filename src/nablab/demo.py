@@ -60,14 +60,25 @@ def train_digits(seed: int = DEMO_SEED) -> float:
     x_train, y_train, x_val, y_val = data.train_val_split(digits.x, digits.y, 0.2, seed=seed)
     scaler = data.Standardizer().fit(x_train)
     rng = np.random.default_rng(seed)
-    model = nn.Sequential(nn.Linear(64, 64, init="he_normal", rng=rng), nn.ReLU(),
-                          nn.Linear(64, 10, rng=rng))
-    print(f"\nTraining a 64-64-10 MLP on digits ({len(x_train)} training, {len(x_val)} "
-          "validation images):")
-    history = fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=1e-3),
-                  (scaler.transform(x_train), y_train), (scaler.transform(x_val), y_val),
-                  epochs=15, batch_size=32, seed=seed, progress=True,
-                  callbacks=[Diagnostics(verbose=True)])
+    model = nn.Sequential(
+        nn.Linear(64, 64, init="he_normal", rng=rng), nn.ReLU(), nn.Linear(64, 10, rng=rng)
+    )
+    print(
+        f"\nTraining a 64-64-10 MLP on digits ({len(x_train)} training, {len(x_val)} "
+        "validation images):"
+    )
+    history = fit(
+        model,
+        nn.CrossEntropyLoss(),
+        optim.Adam(model.parameters(), lr=1e-3),
+        (scaler.transform(x_train), y_train),
+        (scaler.transform(x_val), y_val),
+        epochs=15,
+        batch_size=32,
+        seed=seed,
+        progress=True,
+        callbacks=[Diagnostics(verbose=True)],
+    )
     accuracy = history.last["val_acc"]
     print(f"validation accuracy: {accuracy:.2%}")
     return accuracy

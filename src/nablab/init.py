@@ -51,16 +51,18 @@ def constant(shape: Shape, value: float = 0.0, *, rng: RngLike = None, dtype=np.
     return np.full(shape, value, dtype=dtype)
 
 
-def normal(shape: Shape, std: float = 1.0, mean: float = 0.0, *, rng: RngLike = None,
-           dtype=np.float64) -> np.ndarray:
+def normal(
+    shape: Shape, std: float = 1.0, mean: float = 0.0, *, rng: RngLike = None, dtype=np.float64
+) -> np.ndarray:
     """N(mean, std²) entries."""
     if std < 0:
         raise ValueError(f"normal: std must be >= 0, got {std}")
     return as_generator(rng).normal(mean, std, size=shape).astype(dtype, copy=False)
 
 
-def uniform(shape: Shape, a: float = 0.0, b: float = 1.0, *, rng: RngLike = None,
-            dtype=np.float64) -> np.ndarray:
+def uniform(
+    shape: Shape, a: float = 0.0, b: float = 1.0, *, rng: RngLike = None, dtype=np.float64
+) -> np.ndarray:
     """U(a, b) entries."""
     if b < a:
         raise ValueError(f"uniform: need a <= b, got a={a}, b={b}")

@@ -29,8 +29,11 @@ class Summary:
         for r in self.rows:
             shape = "(N, " + ", ".join(map(str, r.output_shape[1:])) + ")"
             lines.append(f"{r.name + ' (' + r.kind + ')':<{width}}  {shape:<16}  {r.params:>10,}")
-        lines += ["-" * (width + 30), f"total parameters: {self.total:,}",
-                  f"trainable parameters: {self.trainable:,}"]
+        lines += [
+            "-" * (width + 30),
+            f"total parameters: {self.total:,}",
+            f"trainable parameters: {self.trainable:,}",
+        ]
         return "\n".join(lines)
 
 

@@ -54,8 +54,10 @@ def hessian(
         return matrix
     for param in params:
         if param.dtype != np.float64:
-            raise ValueError(f"hessian: finite differences need float64 parameters; "
-                             f"{param.name!r} is {param.dtype}")
+            raise ValueError(
+                f"hessian: finite differences need float64 parameters; "
+                f"{param.name!r} is {param.dtype}"
+            )
     saved_grads = [p.grad.copy() for p in params]
     columns = []
     for param in params:
@@ -73,8 +75,9 @@ def hessian(
     return (matrix + matrix.T) / 2.0
 
 
-def model_hessian(model: Module, loss: Loss, x: np.ndarray, target: np.ndarray,
-                  **options) -> np.ndarray:
+def model_hessian(
+    model: Module, loss: Loss, x: np.ndarray, target: np.ndarray, **options
+) -> np.ndarray:
     """The Hessian of ``loss(model(x), target)`` over ``model.parameters()``."""
 
     def closure() -> float:

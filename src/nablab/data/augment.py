@@ -22,8 +22,9 @@ def _snapped(value: float) -> float:
     return value
 
 
-def _inverse_map(shape: tuple[int, int], angle: float, scale: float, shift: tuple[float, float],
-                 flip: bool) -> tuple[np.ndarray, np.ndarray]:
+def _inverse_map(
+    shape: tuple[int, int], angle: float, scale: float, shift: tuple[float, float], flip: bool
+) -> tuple[np.ndarray, np.ndarray]:
     theta = np.deg2rad(angle)
     cos, sin = _snapped(np.cos(theta)), _snapped(np.sin(theta))
     rotation_t = np.array([[cos, sin], [-sin, cos]])  # Rᵀ for rows pointing down
@@ -37,14 +38,21 @@ def _inverse_map(shape: tuple[int, int], angle: float, scale: float, shift: tupl
 def _check_images(images: np.ndarray) -> np.ndarray:
     images = np.asarray(images)
     if images.ndim not in (3, 4):
-        raise ValueError(f"augmentation expects a batch (N, H, W) or (N, C, H, W), "
-                         f"got shape {images.shape}")
+        raise ValueError(
+            f"augmentation expects a batch (N, H, W) or (N, C, H, W), got shape {images.shape}"
+        )
     return images
 
 
-def affine_transform(images: np.ndarray, angle: float = 0.0, scale: float = 1.0,
-                     shift: tuple[float, float] = (0.0, 0.0), flip: bool = False, order: int = 1,
-                     fill: float = 0.0) -> np.ndarray:
+def affine_transform(
+    images: np.ndarray,
+    angle: float = 0.0,
+    scale: float = 1.0,
+    shift: tuple[float, float] = (0.0, 0.0),
+    flip: bool = False,
+    order: int = 1,
+    fill: float = 0.0,
+) -> np.ndarray:
     """Apply one affine transform (degrees, factor, (rows, columns) pixels) to every image."""
     images = _check_images(images)
     if not scale > 0:
@@ -52,8 +60,15 @@ def affine_transform(images: np.ndarray, angle: float = 0.0, scale: float = 1.0,
     matrix, offset = _inverse_map(images.shape[-2:], angle, scale, shift, flip)
     out = np.empty_like(images)
     for index in np.ndindex(images.shape[:-2]):
-        ndimage.affine_transform(images[index], matrix, offset, output=out[index], order=order,
-                                 mode="constant", cval=fill)
+        ndimage.affine_transform(
+            images[index],
+            matrix,
+            offset,
+            output=out[index],
+            order=order,
+            mode="constant",
+            cval=fill,
+        )
     return out
 
 
@@ -65,18 +80,27 @@ class RandomAffine:
     the same shape and dtype.
     """
 
-    def __init__(self, shift: float = 0.0, rotation: float = 0.0,
-                 scale: tuple[float, float] = (1.0, 1.0), hflip: float = 0.0, order: int = 1,
-                 fill: float = 0.0) -> None:
+    def __init__(
+        self,
+        shift: float = 0.0,
+        rotation: float = 0.0,
+        scale: tuple[float, float] = (1.0, 1.0),
+        hflip: float = 0.0,
+        order: int = 1,
+        fill: float = 0.0,
+    ) -> None:
         if not shift >= 0:
             raise ValueError(f"RandomAffine: shift must be >= 0 pixels, got {shift}")
         if not rotation >= 0:
-            raise ValueError(f"RandomAffine: rotation must be >= 0 degrees (the range is "
-                             f"±rotation), got {rotation}")
+            raise ValueError(
+                f"RandomAffine: rotation must be >= 0 degrees (the range is "
+                f"±rotation), got {rotation}"
+            )
         low, high = scale
         if not 0 < low <= high:
-            raise ValueError(f"RandomAffine: scale must be a range (low, high) with "
-                             f"0 < low <= high, got {scale}")
+            raise ValueError(
+                f"RandomAffine: scale must be a range (low, high) with 0 < low <= high, got {scale}"
+            )
         if not 0 <= hflip <= 1:
             raise ValueError(f"RandomAffine: hflip is a probability in [0, 1], got {hflip}")
         if order not in range(6):
@@ -93,6 +117,7 @@ class RandomAffine:
             scale = rng.uniform(*self.scale) if self.scale[0] != self.scale[1] else self.scale[0]
             shift = tuple(rng.uniform(-self.shift, self.shift, size=2)) if self.shift else (0, 0)
             flip = bool(rng.random() < self.hflip) if self.hflip else False
-            out[n] = affine_transform(images[n : n + 1], angle, scale, shift, flip, self.order,
-                                      self.fill)[0]
+            out[n] = affine_transform(
+                images[n : n + 1], angle, scale, shift, flip, self.order, self.fill
+            )[0]
         return out

@@ -10,8 +10,9 @@ import numpy as np
 from nablab._random import RngLike, as_generator
 
 
-def train_val_split(x: np.ndarray, y: np.ndarray, val_fraction: float = 0.2,
-                    seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def train_val_split(
+    x: np.ndarray, y: np.ndarray, val_fraction: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A shuffled split: the same seed gives the same split. Returns x_train, y_train, x_val,
     y_val."""
     if not 0 < val_fraction < 1:
@@ -46,9 +47,14 @@ class Standardizer:
         return self.fit(x).transform(x)
 
 
-def batches(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = True,
-            rng: RngLike = None, drop_last: bool = False) -> Iterator[tuple[np.ndarray,
-                                                                            np.ndarray]]:
+def batches(
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    shuffle: bool = True,
+    rng: RngLike = None,
+    drop_last: bool = False,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Mini-batches of one pass over the data, in an order drawn from ``rng``."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -56,5 +62,5 @@ def batches(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = True,
     order = as_generator(rng).permutation(n) if shuffle else np.arange(n)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
-        index = order[start:start + batch_size]
+        index = order[start : start + batch_size]
         yield x[index], y[index]

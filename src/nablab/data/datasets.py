@@ -58,8 +58,7 @@ def _mnist1d_arrays() -> tuple[np.ndarray, ...]:
     finally:
         random.setstate(python_state)
         np.random.set_state(numpy_state)  # noqa: NPY002
-    return (data["x"], data["y"].astype(np.int64), data["x_test"],
-            data["y_test"].astype(np.int64))
+    return (data["x"], data["y"].astype(np.int64), data["x_test"], data["y_test"].astype(np.int64))
 
 
 def _mnist1d() -> Dataset:
@@ -96,6 +95,8 @@ def load(name: str, dtype=np.float32, **options) -> Dataset:
     try:
         loader = LOADERS[name]
     except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; built in: {', '.join(LOADERS)} "
-                         "(or read a file with nablab.data.read_file)") from None
+        raise ValueError(
+            f"unknown dataset {name!r}; built in: {', '.join(LOADERS)} "
+            "(or read a file with nablab.data.read_file)"
+        ) from None
     return loader(**options).astype(dtype)

@@ -37,14 +37,19 @@ def read_idx(path: str | Path) -> np.ndarray:
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise DataFileError(f"{path}: truncated header ({len(raw)} bytes)")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_TYPES[code])
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - header != expected:
-        raise DataFileError(f"{path}: the header promises shape {shape} ({expected} bytes of "
-                            f"data), the file holds {len(raw) - header}")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(
-        dtype.newbyteorder("="))
+        raise DataFileError(
+            f"{path}: the header promises shape {shape} ({expected} bytes of "
+            f"data), the file holds {len(raw) - header}"
+        )
+    return (
+        np.frombuffer(raw, dtype=dtype, offset=header)
+        .reshape(shape)
+        .astype(dtype.newbyteorder("="))
+    )
 
 
 def load_idx(images: str | Path, labels: str | Path, scale: float | None = 255.0) -> Dataset:
@@ -76,13 +81,19 @@ def load_npz(path: str | Path, x_key: str = "x", y_key: str = "y") -> Dataset:
         raise DataFileError(f"{path}: missing array(s) {missing}; found {sorted(arrays)}")
     x, y = arrays[x_key], _labels(arrays[y_key], str(path))
     if x.ndim < 2 or len(x) != len(y):
-        raise DataFileError(f"{path}: {x_key} has shape {x.shape} but {y_key} has "
-                            f"{len(y)} labels (need one row per label)")
+        raise DataFileError(
+            f"{path}: {x_key} has shape {x.shape} but {y_key} has "
+            f"{len(y)} labels (need one row per label)"
+        )
     x_test = arrays.get(f"{x_key}_test")
     y_test = arrays.get(f"{y_key}_test")
-    return Dataset(path.stem, x.reshape(len(x), -1).astype(np.float64), y,
-                   None if x_test is None else x_test.reshape(len(x_test), -1).astype(float),
-                   None if y_test is None else _labels(y_test, str(path)))
+    return Dataset(
+        path.stem,
+        x.reshape(len(x), -1).astype(np.float64),
+        y,
+        None if x_test is None else x_test.reshape(len(x_test), -1).astype(float),
+        None if y_test is None else _labels(y_test, str(path)),
+    )
 
 
 def load_csv(path: str | Path, label_column: int = -1, header: bool | None = None) -> Dataset:
@@ -105,8 +116,10 @@ def load_csv(path: str | Path, label_column: int = -1, header: bool | None = Non
     except ValueError as error:
         raise DataFileError(f"{path}: not numeric: {error}") from None
     if table.ndim != 2 or table.shape[1] < 2:
-        raise DataFileError(f"{path}: expected rows of the same length with at least two "
-                            f"columns (features and a label), got shape {table.shape}")
+        raise DataFileError(
+            f"{path}: expected rows of the same length with at least two "
+            f"columns (features and a label), got shape {table.shape}"
+        )
     y = _labels(table[:, label_column], str(path))
     x = np.delete(table, label_column % table.shape[1], axis=1)
     return Dataset(path.stem, x, y)
@@ -122,5 +135,6 @@ def read_file(path: str | Path, labels: str | Path | None = None) -> Dataset:
         return load_csv(path)
     if labels is not None:
         return load_idx(path, labels)
-    raise DataFileError(f"{path}: unknown data file type (use .npz, .csv, or IDX images "
-                        "with a labels file)")
+    raise DataFileError(
+        f"{path}: unknown data file type (use .npz, .csv, or IDX images with a labels file)"
+    )

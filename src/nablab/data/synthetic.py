@@ -28,8 +28,12 @@ def moons(n: int = 400, noise: float = 0.1, seed: int = 0):
     half = n // 2
     upper = np.linspace(0, np.pi, n - half)
     lower = np.linspace(0, np.pi, half)
-    x = np.concatenate([np.stack([np.cos(upper), np.sin(upper)], 1),
-                        np.stack([1 - np.cos(lower), 0.5 - np.sin(lower)], 1)])
+    x = np.concatenate(
+        [
+            np.stack([np.cos(upper), np.sin(upper)], 1),
+            np.stack([1 - np.cos(lower), 0.5 - np.sin(lower)], 1),
+        ]
+    )
     y = np.concatenate([np.zeros(n - half), np.ones(half)])
     return _shuffled(x + rng.normal(scale=noise, size=x.shape), y, rng)
 
@@ -46,8 +50,7 @@ def circles(n: int = 400, noise: float = 0.05, seed: int = 0, factor: float = 0.
     return _shuffled(x + rng.normal(scale=noise, size=x.shape), y, rng)
 
 
-def spirals(n: int = 400, noise: float = 0.2, seed: int = 0, classes: int = 2,
-            turns: float = 1.5):
+def spirals(n: int = 400, noise: float = 0.2, seed: int = 0, classes: int = 2, turns: float = 1.5):
     """``classes`` interleaved arms r = t, θ = 2π·turns·t + 2πk/classes, t ∈ [0.1, 1]."""
     _check(n, noise)
     rng = np.random.default_rng(seed)

@@ -50,8 +50,9 @@ class Dropout(Module):
         if self._fixed_mask is not None:
             mask = self._fixed_mask
             if mask.shape != x.shape:
-                raise ValueError(f"{self.label}: the fixed mask has shape {mask.shape}, "
-                                 f"the input {x.shape}")
+                raise ValueError(
+                    f"{self.label}: the fixed mask has shape {mask.shape}, the input {x.shape}"
+                )
         else:
             draw_dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float64
             mask = self.rng.random(x.shape, dtype=draw_dtype) >= self.p

@@ -187,8 +187,7 @@ class CrossEntropyLoss(Loss):
             probs = np.empty_like(logits)
             total, correct, bad_row = softmax_cross_entropy(logits, target, probs)
             if bad_row >= 0:
-                raise ValueError(f"{where}: class index {target[bad_row]} outside "
-                                 f"[0, {n_classes})")
+                raise ValueError(f"{where}: class index {target[bad_row]} outside [0, {n_classes})")
             self.correct = int(correct)
             rows = self._row_index(n_rows)
 

@@ -56,8 +56,10 @@ class Parameter:
         self._grad = self._checked(value, "grad")
 
     def _checked(self, value: np.ndarray, what: str) -> np.ndarray:
-        if not isinstance(value, np.ndarray) or value.shape != self._data.shape or (
-            value.dtype != self._data.dtype
+        if (
+            not isinstance(value, np.ndarray)
+            or value.shape != self._data.shape
+            or (value.dtype != self._data.dtype)
         ):
             got = (getattr(value, "shape", None), getattr(value, "dtype", type(value)))
             raise ValueError(

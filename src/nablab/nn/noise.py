@@ -23,8 +23,15 @@ class NoisyLinear(Linear):
     parameters.
     """
 
-    def __init__(self, in_features: int, out_features: int, sigma: float,
-                 noise: str = "multiplicative", noise_rng: RngLike = None, **linear) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        sigma: float,
+        noise: str = "multiplicative",
+        noise_rng: RngLike = None,
+        **linear,
+    ) -> None:
         super().__init__(in_features, out_features, **linear)
         if not sigma >= 0:
             raise ValueError(f"NoisyLinear: sigma must be >= 0, got {sigma}")
@@ -35,11 +42,20 @@ class NoisyLinear(Linear):
         self.last_noise: np.ndarray | None = None
 
     @classmethod
-    def from_linear(cls, layer: Linear, sigma: float, noise: str = "multiplicative",
-                    noise_rng: RngLike = None) -> NoisyLinear:
+    def from_linear(
+        cls, layer: Linear, sigma: float, noise: str = "multiplicative", noise_rng: RngLike = None
+    ) -> NoisyLinear:
         """A noisy layer that shares ``layer``'s weight and bias parameters."""
-        noisy = cls(layer.in_features, layer.out_features, sigma, noise, noise_rng,
-                    bias=layer.bias_mode, init="zeros", dtype=layer.weight.dtype)
+        noisy = cls(
+            layer.in_features,
+            layer.out_features,
+            sigma,
+            noise,
+            noise_rng,
+            bias=layer.bias_mode,
+            init="zeros",
+            dtype=layer.weight.dtype,
+        )
         noisy.register_parameter("weight", layer.weight)
         noisy.register_parameter("bias", layer.bias)
         return noisy

@@ -29,12 +29,15 @@ from nablab.nn.module import Module, Parameter
 def _check_features(module: Module, x: object) -> None:
     """Batch norms take (N, C) arrays with C = ``module.num_features``."""
     if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != module.num_features:
-        raise ValueError(f"{module.label}: expected input of shape (N, {module.num_features}), "
-                         f"got {getattr(x, 'shape', type(x))}")
+        raise ValueError(
+            f"{module.label}: expected input of shape (N, {module.num_features}), "
+            f"got {getattr(x, 'shape', type(x))}"
+        )
 
 
-def _normalized_backward(g_hat: np.ndarray, x_hat: np.ndarray, inv_std: np.ndarray,
-                         axis) -> np.ndarray:
+def _normalized_backward(
+    g_hat: np.ndarray, x_hat: np.ndarray, inv_std: np.ndarray, axis
+) -> np.ndarray:
     """dL/dx = inv_std/m · (m·ĝ − Σĝ − x̂·Σ(ĝ·x̂)), sums over ``axis`` (the normalized values)."""
     m = math.prod(g_hat.shape[a] for a in np.atleast_1d(axis))  # a Python int: no upcast
     sum_g = g_hat.sum(axis=axis, keepdims=True)
@@ -55,9 +58,15 @@ class BatchNorm1d(Module):
     leaves the running statistics alone, since one sample gives no variance estimate.
     """
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, track_running_stats: bool = True,
-                 dtype: np.dtype | type = np.float32) -> None:
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        dtype: np.dtype | type = np.float32,
+    ) -> None:
         super().__init__()
         num_features = positive_int("BatchNorm1d", "num_features", num_features)
         if momentum is not None and not 0 <= momentum <= 1:
@@ -103,13 +112,13 @@ class BatchNorm1d(Module):
                     "output equals β and no gradient reaches the input; the batch statistics "
                     "carry no information (running statistics left unchanged). Use batches of "
                     "two or more samples, or LayerNorm.",
-                    RuntimeWarning, stacklevel=3,
+                    RuntimeWarning,
+                    stacklevel=3,
                 )
                 self._warned_single = True
             return
         self.num_batches_tracked += 1
-        factor = (1.0 / float(self.num_batches_tracked) if self.momentum is None
-                  else self.momentum)
+        factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
         self.running_mean *= 1 - factor
         self.running_mean += factor * mean
         self.running_var *= 1 - factor
@@ -119,8 +128,9 @@ class BatchNorm1d(Module):
         self._require_forward(self._cache)
         x_hat, inv_std, used_batch = self._cache
         if grad_out.shape != x_hat.shape:
-            raise ValueError(f"{self.label}: expected grad_out of shape {x_hat.shape}, "
-                             f"got {grad_out.shape}")
+            raise ValueError(
+                f"{self.label}: expected grad_out of shape {x_hat.shape}, got {grad_out.shape}"
+            )
         if self.affine:
             self.weight.grad += (grad_out * x_hat).sum(axis=0)
             self.bias.grad += grad_out.sum(axis=0)
@@ -132,8 +142,10 @@ class BatchNorm1d(Module):
         return _normalized_backward(g_hat, x_hat, inv_std, axis=0)
 
     def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
+        )
 
 
 class LayerNorm(Module):
@@ -141,14 +153,23 @@ class LayerNorm(Module):
     (PyTorch's ``LayerNorm``): μ and the biased σ² are taken per sample, so training and eval
     compute the same function and any batch size works."""
 
-    def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5,
-                 elementwise_affine: bool = True, dtype: np.dtype | type = np.float32) -> None:
+    def __init__(
+        self,
+        normalized_shape: int | tuple[int, ...],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        dtype: np.dtype | type = np.float32,
+    ) -> None:
         super().__init__()
-        shape = ((int(normalized_shape),) if isinstance(normalized_shape, int | np.integer)
-                 else tuple(int(s) for s in normalized_shape))
+        shape = (
+            (int(normalized_shape),)
+            if isinstance(normalized_shape, int | np.integer)
+            else tuple(int(s) for s in normalized_shape)
+        )
         if not shape or min(shape) < 1:
-            raise ValueError(f"LayerNorm: normalized_shape must be positive, got "
-                             f"{normalized_shape!r}")
+            raise ValueError(
+                f"LayerNorm: normalized_shape must be positive, got {normalized_shape!r}"
+            )
         dtype = np.dtype(dtype)
         self.normalized_shape, self.eps = shape, float(eps)
         self.elementwise_affine = elementwise_affine
@@ -160,9 +181,11 @@ class LayerNorm(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         k = len(self.normalized_shape)
-        if not isinstance(x, np.ndarray) or x.shape[x.ndim - k:] != self.normalized_shape:
-            raise ValueError(f"{self.label}: expected input ending in {self.normalized_shape}, "
-                             f"got shape {getattr(x, 'shape', type(x))}")
+        if not isinstance(x, np.ndarray) or x.shape[x.ndim - k :] != self.normalized_shape:
+            raise ValueError(
+                f"{self.label}: expected input ending in {self.normalized_shape}, "
+                f"got shape {getattr(x, 'shape', type(x))}"
+            )
         mean = x.mean(axis=self._axes, keepdims=True)
         centered = x - mean
         var = (centered * centered).mean(axis=self._axes, keepdims=True)
@@ -177,8 +200,9 @@ class LayerNorm(Module):
         self._require_forward(self._cache)
         x_hat, inv_std = self._cache
         if grad_out.shape != x_hat.shape:
-            raise ValueError(f"{self.label}: expected grad_out of shape {x_hat.shape}, "
-                             f"got {grad_out.shape}")
+            raise ValueError(
+                f"{self.label}: expected grad_out of shape {x_hat.shape}, got {grad_out.shape}"
+            )
         g_hat = grad_out
         if self.elementwise_affine:
             batch_axes = tuple(range(grad_out.ndim - len(self.normalized_shape)))
@@ -188,8 +212,9 @@ class LayerNorm(Module):
         return _normalized_backward(g_hat, x_hat, inv_std, axis=self._axes)
 
     def extra_repr(self) -> str:
-        return (f"{self.normalized_shape}, eps={self.eps}, "
-                f"elementwise_affine={self.elementwise_affine}")
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        )
 
 
 class MeanOnlyBatchNorm1d(Module):
@@ -201,8 +226,9 @@ class MeanOnlyBatchNorm1d(Module):
     the gradient minus its batch mean: zero for a batch of one sample.
     """
 
-    def __init__(self, num_features: int, momentum: float = 0.1,
-                 dtype: np.dtype | type = np.float32) -> None:
+    def __init__(
+        self, num_features: int, momentum: float = 0.1, dtype: np.dtype | type = np.float32
+    ) -> None:
         super().__init__()
         num_features = positive_int("MeanOnlyBatchNorm1d", "num_features", num_features)
         dtype = np.dtype(dtype)

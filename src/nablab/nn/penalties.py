@@ -16,8 +16,9 @@ from nablab.nn.normalization import BatchNorm1d, LayerNorm, MeanOnlyBatchNorm1d
 L2_CONVENTIONS = {"half": 0.5, "full": 1.0}
 
 
-def penalized_parameters(model: Module, biases: bool = False,
-                         normalization: bool = False) -> list[Parameter]:
+def penalized_parameters(
+    model: Module, biases: bool = False, normalization: bool = False
+) -> list[Parameter]:
     """The weight matrices of ``model`` (plus biases and γ/β when asked), in model order."""
     chosen: list[Parameter] = []
     for _, module in model.named_modules():
@@ -37,8 +38,13 @@ def penalized_parameters(model: Module, biases: bool = False,
 class Penalty:
     """Base class: ``penalty()`` returns the value, ``penalty.backward()`` adds the gradient."""
 
-    def __init__(self, model_or_params: Module | Iterable[Parameter], strength: float,
-                 biases: bool = False, normalization: bool = False) -> None:
+    def __init__(
+        self,
+        model_or_params: Module | Iterable[Parameter],
+        strength: float,
+        biases: bool = False,
+        normalization: bool = False,
+    ) -> None:
         if not strength >= 0:
             raise ValueError(f"{type(self).__name__}: strength must be >= 0, got {strength}")
         self.strength = float(strength)
@@ -61,12 +67,19 @@ class L2Penalty(Penalty):
     """``convention="half"``: ½λ‖w‖² with gradient λw (the usual textbook form);
     ``"full"``: λ‖w‖² with gradient 2λw."""
 
-    def __init__(self, model_or_params: Module | Iterable[Parameter], strength: float,
-                 convention: str = "half", biases: bool = False,
-                 normalization: bool = False) -> None:
+    def __init__(
+        self,
+        model_or_params: Module | Iterable[Parameter],
+        strength: float,
+        convention: str = "half",
+        biases: bool = False,
+        normalization: bool = False,
+    ) -> None:
         if convention not in L2_CONVENTIONS:
-            raise ValueError(f"L2Penalty: convention must be 'half' (½λ‖w‖²) or 'full' "
-                             f"(λ‖w‖²), got {convention!r}")
+            raise ValueError(
+                f"L2Penalty: convention must be 'half' (½λ‖w‖²) or 'full' "
+                f"(λ‖w‖²), got {convention!r}"
+            )
         super().__init__(model_or_params, strength, biases, normalization)
         self.convention = convention
         self._factor = L2_CONVENTIONS[convention] * self.strength

@@ -24,15 +24,25 @@ class Adam(Optimizer):
     ``weight_decay`` is coupled (added to g); see :class:`AdamW` for the decoupled form.
     """
 
-    def __init__(self, params: Iterable[Parameter], lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, bias_correction: bool = True,
-                 eps_placement: str = "outside", centralize: str | None = None) -> None:
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        bias_correction: bool = True,
+        eps_placement: str = "outside",
+        centralize: str | None = None,
+    ) -> None:
         owner = type(self).__name__
         if len(betas) != 2:
             raise ValueError(f"{owner}: betas must be a pair (β₁, β₂), got {betas!r}")
-        self.betas = (check_hyper(owner, "betas[0]", betas[0], 0.0, 1.0, high_open=True),
-                      check_hyper(owner, "betas[1]", betas[1], 0.0, 1.0, high_open=True))
+        self.betas = (
+            check_hyper(owner, "betas[0]", betas[0], 0.0, 1.0, high_open=True),
+            check_hyper(owner, "betas[1]", betas[1], 0.0, 1.0, high_open=True),
+        )
         self.eps = check_hyper(owner, "eps", eps)
         self.amsgrad = bool(amsgrad)
         self.bias_correction = bool(bias_correction)
@@ -46,10 +56,28 @@ class Adam(Optimizer):
         beta1, beta2 = self.betas
         t = self.step_count
         bc1, bc2 = (1.0 - beta1**t, 1.0 - beta2**t) if self.bias_correction else (1.0, 1.0)
-        h = self._h(w, self.lr / bc1, bc2, math.sqrt(bc2), decay, self._decoupled_factor(),
-                    1.0 - beta1, beta2, 1.0 - beta2, self.eps)
-        kernels.adam(w, g, state["m"], state["v"], state.get("v_max", self._empty[w.dtype]), h,
-                     self.eps_placement == "inside", self.amsgrad)
+        h = self._h(
+            w,
+            self.lr / bc1,
+            bc2,
+            math.sqrt(bc2),
+            decay,
+            self._decoupled_factor(),
+            1.0 - beta1,
+            beta2,
+            1.0 - beta2,
+            self.eps,
+        )
+        kernels.adam(
+            w,
+            g,
+            state["m"],
+            state["v"],
+            state.get("v_max", self._empty[w.dtype]),
+            h,
+            self.eps_placement == "inside",
+            self.amsgrad,
+        )
 
     def _decoupled_factor(self) -> float:
         return 1.0
@@ -58,17 +86,34 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """Adam with decoupled weight decay (PyTorch's ``torch.optim.AdamW``)::
 
-        w ← w · (1 − lr·λ)      then the Adam step on the plain gradient g
+    w ← w · (1 − lr·λ)      then the Adam step on the plain gradient g
     """
 
     coupled_decay = False
 
-    def __init__(self, params: Iterable[Parameter], lr: float = 1e-3,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, bias_correction: bool = True,
-                 eps_placement: str = "outside", centralize: str | None = None) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, bias_correction,
-                         eps_placement, centralize)
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        bias_correction: bool = True,
+        eps_placement: str = "outside",
+        centralize: str | None = None,
+    ) -> None:
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            bias_correction,
+            eps_placement,
+            centralize,
+        )
 
     def _decoupled_factor(self) -> float:
         return 1.0 - self.lr * self.weight_decay

@@ -59,8 +59,10 @@ class Kernel:
             return
         k = self.per_element
         bounds = np.linspace(0, n, THREADS + 1).astype(int)
-        chunks = [(w[lo:hi], *(a[lo:hi] if a.size else a for a in args[:k]), *args[k:])
-                  for lo, hi in itertools.pairwise(bounds)]
+        chunks = [
+            (w[lo:hi], *(a[lo:hi] if a.size else a for a in args[:k]), *args[k:])
+            for lo, hi in itertools.pairwise(bounds)
+        ]
         futures = [_executor().submit(self.serial, *chunk) for chunk in chunks[1:]]
         self.serial(*chunks[0])  # the calling thread takes the first chunk
         for future in futures:

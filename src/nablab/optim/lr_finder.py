@@ -44,8 +44,9 @@ class LRRangeResult:
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 4))
         ax.plot(self.lrs, self.losses, label="smoothed loss")
-        ax.axvline(self.steepest, color="tab:orange", ls="--",
-                   label=f"steepest {self.steepest:.2g}")
+        ax.axvline(
+            self.steepest, color="tab:orange", ls="--", label=f"steepest {self.steepest:.2g}"
+        )
         ax.axvline(self.valley, color="tab:green", ls=":", label=f"valley {self.valley:.2g}")
         ax.set_xscale("log")
         ax.set_xlabel("learning rate")
@@ -59,7 +60,7 @@ def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, rng) -> Iterator[tup
     while True:
         order = rng.permutation(n)
         for start in range(0, n - batch_size + 1 if n >= batch_size else 1, batch_size):
-            index = order[start:start + batch_size]
+            index = order[start : start + batch_size]
             yield x[index], y[index]
 
 
@@ -82,8 +83,10 @@ def _longest_decreasing_run(values: np.ndarray) -> tuple[int, int]:
 def suggest(lrs: np.ndarray, losses: np.ndarray) -> tuple[float, float]:
     """(steepest, valley) learning rates of a smoothed range-test curve."""
     if len(losses) < 3:
-        raise ValueError(f"lr_range_test: need at least 3 points to suggest a rate, got "
-                         f"{len(losses)} (raise num_iter or diverge_factor)")
+        raise ValueError(
+            f"lr_range_test: need at least 3 points to suggest a rate, got "
+            f"{len(losses)} (raise num_iter or diverge_factor)"
+        )
     lowest = int(np.argmin(losses))
     slopes = np.gradient(losses, np.log(lrs))
     # The first points rest on few batches (the running mean is young): skip a tenth of them.

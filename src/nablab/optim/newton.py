@@ -20,9 +20,15 @@ class Newton(Optimizer):
     with lr = 1 lands on the minimum. Afterwards ``.grad`` holds ∇L at the point before the step.
     """
 
-    def __init__(self, params: Iterable[Parameter], lr: float = 1.0, damping: float = 0.0,
-                 hessian: Callable[[], np.ndarray] | None = None,
-                 max_params: int = DEFAULT_MAX_PARAMS, eps: float = 1e-5) -> None:
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float = 1.0,
+        damping: float = 0.0,
+        hessian: Callable[[], np.ndarray] | None = None,
+        max_params: int = DEFAULT_MAX_PARAMS,
+        eps: float = 1e-5,
+    ) -> None:
         super().__init__(params, lr)
         if len(self._groups) != 1:
             raise ValueError("Newton: all parameters must share one dtype")
@@ -35,8 +41,10 @@ class Newton(Optimizer):
 
     def step(self, closure: Closure | None = None) -> float:
         if closure is None:
-            raise RuntimeError("Newton.step() needs a closure that recomputes the loss and "
-                               "gradients (it evaluates them around w to build the Hessian)")
+            raise RuntimeError(
+                "Newton.step() needs a closure that recomputes the loss and "
+                "gradients (it evaluates them around w to build the Hessian)"
+            )
         self._ensure_bound()
         group = self._groups[0]
         loss = self._evaluate(closure)
@@ -47,8 +55,9 @@ class Newton(Optimizer):
         try:
             direction = np.linalg.solve(system, gradient)
         except np.linalg.LinAlgError:
-            raise ValueError("Newton: the Hessian is singular at this point; "
-                             "use damping > 0") from None
+            raise ValueError(
+                "Newton: the Hessian is singular at this point; use damping > 0"
+            ) from None
         np.copyto(group.grad, gradient)
         self.step_count += 1
         group.data -= (self.lr * direction).astype(group.dtype)

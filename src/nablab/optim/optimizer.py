@@ -22,8 +22,15 @@ from nablab.optim.flat import FlatGroup
 Closure = Callable[[], float]
 
 
-def check_hyper(owner: str, name: str, value: float, low: float = 0.0, high: float = math.inf,
-                low_open: bool = False, high_open: bool = False) -> float:
+def check_hyper(
+    owner: str,
+    name: str,
+    value: float,
+    low: float = 0.0,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
     """``value`` as a float inside [low, high] (ends open when asked), else a clear ValueError."""
     try:
         number = float(value)
@@ -40,8 +47,10 @@ def check_hyper(owner: str, name: str, value: float, low: float = 0.0, high: flo
 def collect_parameters(params: Iterable[Parameter], owner: str) -> list[Parameter]:
     """The distinct trainable parameters in ``params``, in order; a clear error when empty."""
     if isinstance(params, Parameter):
-        raise TypeError(f"{owner}: params must be an iterable of Parameter, e.g. "
-                        "model.parameters(), not a single Parameter")
+        raise TypeError(
+            f"{owner}: params must be an iterable of Parameter, e.g. "
+            "model.parameters(), not a single Parameter"
+        )
     seen: dict[int, Parameter] = {}
     for param in params:
         if not isinstance(param, Parameter):
@@ -71,14 +80,21 @@ class Optimizer:
     state_names: tuple[str, ...] = ()
     coupled_decay = True
 
-    def __init__(self, params: Iterable[Parameter], lr: float, weight_decay: float = 0.0,
-                 centralize: str | None = None) -> None:
+    def __init__(
+        self,
+        params: Iterable[Parameter],
+        lr: float,
+        weight_decay: float = 0.0,
+        centralize: str | None = None,
+    ) -> None:
         self.params = collect_parameters(params, type(self).__name__)
         self.lr = lr
         self.weight_decay = check_hyper(type(self).__name__, "weight_decay", weight_decay)
         if centralize not in CENTRALIZE_MODES:
-            raise ValueError(f"{type(self).__name__}: centralize must be one of "
-                             f"{CENTRALIZE_MODES}, got {centralize!r}")
+            raise ValueError(
+                f"{type(self).__name__}: centralize must be one of "
+                f"{CENTRALIZE_MODES}, got {centralize!r}"
+            )
         self.centralize = centralize
         by_dtype: dict[np.dtype, list[Parameter]] = {}
         for param in self.params:
@@ -144,8 +160,13 @@ class Optimizer:
             self._update_group(index, group)
         return loss
 
-    def _update_group(self, index: int, group: FlatGroup, grad: np.ndarray | None = None,
-                      at: np.ndarray | None = None) -> None:
+    def _update_group(
+        self,
+        index: int,
+        group: FlatGroup,
+        grad: np.ndarray | None = None,
+        at: np.ndarray | None = None,
+    ) -> None:
         """Update one group from ``grad`` (default: its ``.grad``).
 
         Coupled weight decay adds λ·w to the gradient, with w taken at ``at`` (default: the
@@ -179,8 +200,9 @@ class Optimizer:
             work = self._works[index] = np.empty(group.size, group.dtype)
         return work
 
-    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray],
-                decay: float) -> None:
+    def _update(
+        self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], decay: float
+    ) -> None:
         """Apply the rule to flat ``w`` given flat ``g`` (plus ``decay``·w, coupled L2)."""
         raise NotImplementedError
 
@@ -226,8 +248,10 @@ class Optimizer:
         for key, value in expected.items():
             given = np.asarray(state[key])
             if given.shape != value.shape:
-                raise ValueError(f"{owner}.load_state_dict: key {key!r} has shape "
-                                 f"{given.shape}, expected {value.shape}")
+                raise ValueError(
+                    f"{owner}.load_state_dict: key {key!r} has shape "
+                    f"{given.shape}, expected {value.shape}"
+                )
         self.step_count = int(state["step"])
         self.lr = float(state["lr"])
         for index, group_state in enumerate(self._state):

@@ -17,8 +17,9 @@ class LRScheduler:
 
     def __init__(self, optimizer: Optimizer) -> None:
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(self).__name__}: expected a nablab optimizer, "
-                            f"got {type(optimizer)}")
+            raise TypeError(
+                f"{type(self).__name__}: expected a nablab optimizer, got {type(optimizer)}"
+            )
         self.optimizer = optimizer
         self.base_lr = optimizer.lr
         self.last_epoch = 0
@@ -90,8 +91,9 @@ class LinearWarmup(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, warmup_steps: int, start_factor: float = 0.1) -> None:
         self.warmup_steps = positive_int("LinearWarmup", "warmup_steps", warmup_steps)
-        self.start_factor = check_hyper("LinearWarmup", "start_factor", start_factor, 0.0, 1.0,
-                                        low_open=True)
+        self.start_factor = check_hyper(
+            "LinearWarmup", "start_factor", start_factor, 0.0, 1.0, low_open=True
+        )
         super().__init__(optimizer)
 
     def lr_at(self, epoch: int) -> float:

@@ -51,14 +51,18 @@ class SGD(Optimizer):
         self.momentum = check_hyper(owner, "momentum", momentum, 0.0, 1.0)
         self.dampening = check_hyper(owner, "dampening", dampening, 0.0, 1.0)
         if convention not in ("pytorch", "velocity"):
-            raise ValueError(f"{owner}: convention must be 'pytorch' or 'velocity', "
-                             f"got {convention!r}")
+            raise ValueError(
+                f"{owner}: convention must be 'pytorch' or 'velocity', got {convention!r}"
+            )
         if nesterov not in (False, True, "lookahead"):
-            raise ValueError(f"{owner}: nesterov must be False, True or 'lookahead', "
-                             f"got {nesterov!r}")
+            raise ValueError(
+                f"{owner}: nesterov must be False, True or 'lookahead', got {nesterov!r}"
+            )
         if nesterov and (self.momentum == 0 or self.dampening != 0):
-            raise ValueError(f"{owner}: Nesterov momentum requires momentum > 0 and zero "
-                             f"dampening (got momentum={momentum}, dampening={dampening})")
+            raise ValueError(
+                f"{owner}: Nesterov momentum requires momentum > 0 and zero "
+                f"dampening (got momentum={momentum}, dampening={dampening})"
+            )
         if convention == "velocity" and self.dampening:
             raise ValueError(f"{owner}: dampening belongs to the 'pytorch' convention")
         self.nesterov = nesterov
@@ -75,8 +79,9 @@ class SGD(Optimizer):
             kernels.sgd_plain(w, g, self._h(w, self.lr, decay))
         elif self.convention == "pytorch":
             h = self._h(w, self.lr, decay, self.momentum, 1.0 - self.dampening)
-            kernels.sgd_buffer(w, g, state["momentum_buffer"], h, self.nesterov is True,
-                               self.step_count == 1)
+            kernels.sgd_buffer(
+                w, g, state["momentum_buffer"], h, self.nesterov is True, self.step_count == 1
+            )
         else:
             h = self._h(w, self.lr, decay, self.momentum)
             kernels.sgd_velocity(w, g, state["velocity"], h, self.nesterov is True)

@@ -91,8 +91,12 @@ def _linear(layer: LinearLayer) -> nn.Linear:
     return module
 
 
-def build(exercise: Exercise, trainable_override: dict[str, bool] | None = None,
-          optimizer_override: dict | None = None, loss_override: dict | None = None) -> Built:
+def build(
+    exercise: Exercise,
+    trainable_override: dict[str, bool] | None = None,
+    optimizer_override: dict | None = None,
+    loss_override: dict | None = None,
+) -> Built:
     """Modules, loss, optimizer and names for ``exercise`` (overrides serve the checker)."""
     modules: list[nn.Module] = []
     scalars: list[ScalarParam] = []
@@ -107,21 +111,30 @@ def build(exercise: Exercise, trainable_override: dict[str, bool] | None = None,
             rows, units = module.weight.shape
             for i in range(rows):
                 for j in range(units):
-                    name = (names.weights[i][j] if names and names.weights
-                            else f"W{number}[{i + 1},{j + 1}]")
-                    scalars.append(ScalarParam(name, module.weight, (i, j), position, "weight",
-                                               layer.update_weights))
+                    name = (
+                        names.weights[i][j]
+                        if names and names.weights
+                        else f"W{number}[{i + 1},{j + 1}]"
+                    )
+                    scalars.append(
+                        ScalarParam(
+                            name, module.weight, (i, j), position, "weight", layer.update_weights
+                        )
+                    )
             if module.bias is not None:
                 if module.bias.shape == ():
                     name = names.bias if names and names.bias else f"b{number}"
-                    scalars.append(ScalarParam(name, module.bias, (), position, "bias",
-                                               layer.update_bias))
+                    scalars.append(
+                        ScalarParam(name, module.bias, (), position, "bias", layer.update_bias)
+                    )
                 else:
                     for j in range(units):
-                        name = (names.bias[j] if names and names.bias
-                                else f"b{number}[{j + 1}]")
-                        scalars.append(ScalarParam(name, module.bias, (j,), position, "bias",
-                                                   layer.update_bias))
+                        name = names.bias[j] if names and names.bias else f"b{number}[{j + 1}]"
+                        scalars.append(
+                            ScalarParam(
+                                name, module.bias, (j,), position, "bias", layer.update_bias
+                            )
+                        )
             width = units
         elif isinstance(layer, BatchNormLayer):
             module = nn.BatchNorm1d(width, eps=layer.eps, dtype=DTYPE)
@@ -142,8 +155,11 @@ def build(exercise: Exercise, trainable_override: dict[str, bool] | None = None,
             assert isinstance(layer, ActivationLayer | LeakyReLULayer | SwishLayer)
             module = _activation(layer)
         prefix = _PREFIX.get(layer.type, "a")
-        output_names.append(list(layer.output_names) if layer.output_names
-                            else [f"{prefix}{number}_{j + 1}" for j in range(width)])
+        output_names.append(
+            list(layer.output_names)
+            if layer.output_names
+            else [f"{prefix}{number}_{j + 1}" for j in range(width)]
+        )
         linear_number.append(number)
         modules.append(module)
     model = nn.Sequential(*modules)
@@ -166,15 +182,30 @@ def build(exercise: Exercise, trainable_override: dict[str, bool] | None = None,
             penalty = nn.L1Penalty(model, spec.strength, biases=spec.biases)
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
-        raise ExerciseError(["layers: every parameter is frozen (update_weights/update_bias "
-                             "false), so there is nothing to update"], exercise.title)
+        raise ExerciseError(
+            [
+                "layers: every parameter is frozen (update_weights/update_bias "
+                "false), so there is nothing to update"
+            ],
+            exercise.title,
+        )
     options = {**exercise.optimizer.options(), **(optimizer_override or {})}
     try:
         optimizer = OPTIMIZERS[exercise.optimizer.type](trainable, **options)
     except (TypeError, ValueError) as error:
         raise ExerciseError([f"optimizer: {error}"], exercise.title) from None
-    return Built(exercise, model, loss, penalty, optimizer, scalars, input_names, target_names,
-                 output_names, linear_number)
+    return Built(
+        exercise,
+        model,
+        loss,
+        penalty,
+        optimizer,
+        scalars,
+        input_names,
+        target_names,
+        output_names,
+        linear_number,
+    )
 
 
 def _loss(options: dict) -> nn.Loss:
@@ -188,8 +219,11 @@ def _loss(options: dict) -> nn.Loss:
 def _check_unique(scalars, output_names, input_names, target_names, source) -> None:
     seen: dict[str, str] = {}
     problems = []
-    groups = [("parameter", [s.name for s in scalars]), ("input", input_names),
-              ("target", target_names)]
+    groups = [
+        ("parameter", [s.name for s in scalars]),
+        ("input", input_names),
+        ("target", target_names),
+    ]
     groups += [(f"layers[{i}] output", names) for i, names in enumerate(output_names)]
     for what, names in groups:
         for name in names:

@@ -29,8 +29,10 @@ from nablab.solve.render import equation_text
 from nablab.solve.spec import Exercise, ExerciseError
 from nablab.solve.trace import CORRECT, Trace, Variant, run
 
-_KEY = re.compile(r"^(?:(?P<fn>[A-Za-z_]+)\((?P<arg>[^()]+)\)|(?P<name>[^@()]+?))"
-                  r"(?:@(?P<at>\d+|final))?$")
+_KEY = re.compile(
+    r"^(?:(?P<fn>[A-Za-z_]+)\((?P<arg>[^()]+)\)|(?P<name>[^@()]+?))"
+    r"(?:@(?P<at>\d+|final))?$"
+)
 MOMENTUM_STATES = ("velocity", "momentum_buffer")
 
 
@@ -63,8 +65,11 @@ class Report:
     def to_json(self) -> dict[str, Any]:
         return {
             "verdict": self.verdict,
-            "results": [{"name": r.name, "given": r.given, "expected": r.expected, "ok": r.ok}
-                        | ({"problem": r.problem} if r.problem else {}) for r in self.results],
+            "results": [
+                {"name": r.name, "given": r.given, "expected": r.expected, "ok": r.ok}
+                | ({"problem": r.problem} if r.problem else {})
+                for r in self.results
+            ],
             "first_divergence": self.first_divergence,
             "explanations": self.explanations,
         }
@@ -93,8 +98,9 @@ def load_answers(path: str | Path) -> list[Given]:
 
 def parse_answers(raw: Any, source: str = "answers") -> list[Given]:
     if not isinstance(raw, dict) or not raw:
-        raise ExerciseError(["(top level): expected a mapping of quantity names to numbers"],
-                            source)
+        raise ExerciseError(
+            ["(top level): expected a mapping of quantity names to numbers"], source
+        )
     answers, problems = [], []
     for name, value in raw.items():
         if not isinstance(value, str):
@@ -201,14 +207,22 @@ def check(exercise: Exercise, answers: list[Given], rtol: float = 1e-3) -> Repor
             key = lookup.canonical(given.name)
             expected = lookup.value(key)
         except KeyError as error:
-            results.append(Result(given.name, given.value, None, False, 0.0, 10**9,
-                                  str(error.args[0])))
+            results.append(
+                Result(given.name, given.value, None, False, 0.0, 10**9, str(error.args[0]))
+            )
             continue
         keys[given.name] = key
         tolerance = _tolerance(given, expected, rtol)
-        results.append(Result(given.name, given.value, expected,
-                              abs(given.value - expected) <= tolerance, tolerance,
-                              lookup.order.get(key, 10**8)))
+        results.append(
+            Result(
+                given.name,
+                given.value,
+                expected,
+                abs(given.value - expected) <= tolerance,
+                tolerance,
+                lookup.order.get(key, 10**8),
+            )
+        )
     results.sort(key=lambda r: r.order)
     wrong = [r for r in results if not r.ok]
     first = None
@@ -217,15 +231,20 @@ def check(exercise: Exercise, answers: list[Given], rtol: float = 1e-3) -> Repor
             continue
         key = keys[result.name]
         equation = lookup.equations.get(key)
-        first = {"name": result.name, "given": result.given, "expected": result.expected,
-                 "formula": equation_text(equation) if equation else None}
+        first = {
+            "name": result.name,
+            "given": result.given,
+            "expected": result.expected,
+            "formula": equation_text(equation) if equation else None,
+        }
         break
     explanations = _explain(exercise, answers, keys, {r.name for r in wrong}, rtol) if wrong else []
     return Report("correct" if not wrong else "incorrect", results, first, explanations)
 
 
-def _explain(exercise: Exercise, answers: list[Given], keys: dict[str, str], wrong: set[str],
-             rtol: float) -> list[dict[str, Any]]:
+def _explain(
+    exercise: Exercise, answers: list[Given], keys: dict[str, str], wrong: set[str], rtol: float
+) -> list[dict[str, Any]]:
     found = []
     for mistake in MISTAKES:
         best = None
@@ -237,15 +256,28 @@ def _explain(exercise: Exercise, answers: list[Given], keys: dict[str, str], wro
             continue
         (explained, matched, of), detail = best
         if explained:
-            found.append({"id": mistake.id, "description": mistake.description,
-                          "detail": detail, "matched": matched, "of": of,
-                          "explains_wrong": explained})
+            found.append(
+                {
+                    "id": mistake.id,
+                    "description": mistake.description,
+                    "detail": detail,
+                    "matched": matched,
+                    "of": of,
+                    "explains_wrong": explained,
+                }
+            )
     found.sort(key=lambda e: (-e["explains_wrong"], -e["matched"]))
     return found
 
 
-def _score(exercise: Exercise, variant: Variant, answers: list[Given], keys: dict[str, str],
-           wrong: set[str], rtol: float) -> tuple[int, int, int] | None:
+def _score(
+    exercise: Exercise,
+    variant: Variant,
+    answers: list[Given],
+    keys: dict[str, str],
+    wrong: set[str],
+    rtol: float,
+) -> tuple[int, int, int] | None:
     try:
         lookup = _Lookup(run(exercise, variant))
     except (ExerciseError, ValueError, FloatingPointError):

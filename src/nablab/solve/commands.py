@@ -58,8 +58,9 @@ def _fail(error: Exception) -> int:
     return 2
 
 
-def solve_command(exercise_path: str, fmt: str, out: str | None, explain: list[str],
-                  console=None) -> int:
+def solve_command(
+    exercise_path: str, fmt: str, out: str | None, explain: list[str], console=None
+) -> int:
     try:
         exercise = load_exercise(exercise_path)
         trace = run(exercise)
@@ -92,19 +93,25 @@ def report_text(report: Report) -> str:
     for r in report.results:
         mark = "ok" if r.ok else "WRONG"
         expected = "?" if r.expected is None else f"{r.expected:.10g}"
-        lines.append(f"  {r.name:<{width}}  {r.given:>14.10g}  {expected:>16}  {mark}"
-                     + (f"  ({r.problem})" if r.problem else ""))
+        lines.append(
+            f"  {r.name:<{width}}  {r.given:>14.10g}  {expected:>16}  {mark}"
+            + (f"  ({r.problem})" if r.problem else "")
+        )
     if report.first_divergence:
         first = report.first_divergence
-        lines += ["", f"first wrong value in computation order: {first['name']} "
-                      f"(given {first['given']:.10g}, exact {first['expected']:.10g})"]
+        lines += [
+            "",
+            f"first wrong value in computation order: {first['name']} "
+            f"(given {first['given']:.10g}, exact {first['expected']:.10g})",
+        ]
         if first.get("formula"):
             lines.append(f"  {first['formula']}")
     if report.explanations:
         lines += ["", "mistakes that explain the wrong numbers (best first):"]
         for e in report.explanations:
-            lines.append(f"  {e['id']}: {e['detail']} — reproduces {e['matched']} of "
-                         f"{e['of']} answers")
+            lines.append(
+                f"  {e['id']}: {e['detail']} — reproduces {e['matched']} of {e['of']} answers"
+            )
     elif report.verdict == "incorrect":
         lines += ["", "no known mistake reproduces these numbers."]
     return "\n".join(lines) + "\n"

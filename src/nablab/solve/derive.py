@@ -65,8 +65,11 @@ class Document:
     items: list = field(default_factory=list)
 
     def equations(self) -> dict[str, Equation]:
-        return {item.key: item for item in self.items
-                if isinstance(item, Equation) and item.key is not None}
+        return {
+            item.key: item
+            for item in self.items
+            if isinstance(item, Equation) and item.key is not None
+        }
 
 
 class _Writer:
@@ -110,18 +113,24 @@ class _Writer:
             for row in self.rows(step):
                 sfx = step.suffix(row)
                 for j, name in enumerate(names_out):
-                    symbolic, numeric = self._unit_forward(module, position, names_in,
-                                                           values_in, row, j, sfx,
-                                                           step.params_before)
-                    self.eq(Sym(name + sfx), symbolic, numeric, self.n(out[row, j]),
-                            key=f"{name + sfx}@{k}")
+                    symbolic, numeric = self._unit_forward(
+                        module, position, names_in, values_in, row, j, sfx, step.params_before
+                    )
+                    self.eq(
+                        Sym(name + sfx),
+                        symbolic,
+                        numeric,
+                        self.n(out[row, j]),
+                        key=f"{name + sfx}@{k}",
+                    )
 
     def _unit_forward(self, module, position, names_in, values_in, row, j, sfx, before):
         x_sym = [Sym(name + sfx) for name in names_in]
         x_num = [self.n(v) for v in values_in[row]]
         if isinstance(module, nn.Linear):
-            params = {s.index: s for s in self.built.scalars
-                      if s.layer == position and s.role == "weight"}
+            params = {
+                s.index: s for s in self.built.scalars if s.layer == position and s.role == "weight"
+            }
             terms_s = [x_sym[i] * Sym(params[(i, j)].name) for i in range(len(x_sym))]
             terms_n = [x_num[i] * self.n(before[params[(i, j)].name]) for i in range(len(x_num))]
             bias = [s for s in self.built.scalars if s.layer == position and s.role == "bias"]
@@ -168,23 +177,41 @@ class _Writer:
         for j, name_in in enumerate(names_in):
             column = values_in[:, j]
             mean_name, var_name = f"mean_{name_in}", f"var_{name_in}"
-            self.eq(Sym(mean_name), Div(total([self.n(v) for v in column]), self.n(m)),
-                    self.n(record.batch_mean[j]))
-            self.eq(Sym(var_name),
-                    Div(total([Pow(Paren(self.n(v) - self.n(record.batch_mean[j])), self.n(2))
-                               for v in column]), self.n(m)), self.n(record.batch_var[j]))
+            self.eq(
+                Sym(mean_name),
+                Div(total([self.n(v) for v in column]), self.n(m)),
+                self.n(record.batch_mean[j]),
+            )
+            self.eq(
+                Sym(var_name),
+                Div(
+                    total(
+                        [
+                            Pow(Paren(self.n(v) - self.n(record.batch_mean[j])), self.n(2))
+                            for v in column
+                        ]
+                    ),
+                    self.n(m),
+                ),
+                self.n(record.batch_var[j]),
+            )
             for row in self.rows(step):
                 sfx = step.suffix(row)
                 out_name = self.built.output_names[position][j] + sfx
                 symbolic = Sym(gammas[j].name) * Div(
-                    Sym(name_in + sfx) - Sym(mean_name),
-                    Sqrt(Sym(var_name) + Sym("epsilon"))) + Sym(betas[j].name)
+                    Sym(name_in + sfx) - Sym(mean_name), Sqrt(Sym(var_name) + Sym("epsilon"))
+                ) + Sym(betas[j].name)
                 numeric = self.n(step.params_before[gammas[j].name]) * Div(
                     self.n(column[row]) - self.n(record.batch_mean[j]),
-                    Sqrt(self.n(record.batch_var[j]) + self.n(module.eps))
+                    Sqrt(self.n(record.batch_var[j]) + self.n(module.eps)),
                 ) + self.n(step.params_before[betas[j].name])
-                self.eq(Sym(out_name), symbolic, numeric, self.n(record.output[row, j]),
-                        key=f"{out_name}@{step.index}")
+                self.eq(
+                    Sym(out_name),
+                    symbolic,
+                    numeric,
+                    self.n(record.output[row, j]),
+                    key=f"{out_name}@{step.index}",
+                )
 
     # --------------------------------------------------------------------- loss
     def loss(self, step: StepTrace) -> None:
@@ -200,14 +227,21 @@ class _Writer:
                 sfx = step.suffix(row)
                 for j, name in enumerate(out_names):
                     terms_s.append(Pow(Paren(Sym(t_names[j] + sfx) - Sym(name + sfx)), self.n(2)))
-                    terms_n.append(Pow(Paren(self.n(step.targets[row, j]) - self.n(pred[row, j])),
-                                       self.n(2)))
+                    terms_n.append(
+                        Pow(Paren(self.n(step.targets[row, j]) - self.n(pred[row, j])), self.n(2))
+                    )
             coefficient = self._coefficient(spec.factor, n)
             sym_sum, num_sum = total(terms_s), total(terms_n)
-            parts = ([coefficient * Paren(sym_sum), coefficient * Paren(num_sum)]
-                     if coefficient is not None else [sym_sum, num_sum])
-            self.items.append(Para(f"Loss: mean squared error (reduction {spec.reduction}, "
-                                   f"factor {spec.factor:g})"))
+            parts = (
+                [coefficient * Paren(sym_sum), coefficient * Paren(num_sum)]
+                if coefficient is not None
+                else [sym_sum, num_sum]
+            )
+            self.items.append(
+                Para(
+                    f"Loss: mean squared error (reduction {spec.reduction}, factor {spec.factor:g})"
+                )
+            )
         elif spec.type in ("bce", "bce_with_logits"):
             n = pred.size if spec.reduction != "sum" else 1
             terms_s, terms_n = [], []
@@ -217,16 +251,29 @@ class _Writer:
                     o_s = Sym(name + sfx) if spec.type == "bce" else Call("σ", (Sym(name + sfx),))
                     p = pred[row, j] if spec.type == "bce" else 1 / (1 + np.exp(-pred[row, j]))
                     t_s, t_v = Sym(t_names[j] + sfx), step.targets[row, j]
-                    terms_s.append(t_s * Call("ln", (o_s,)) + Paren(self.n(1) - t_s)
-                                   * Call("ln", (self.n(1) - o_s,)))
-                    terms_n.append(self.n(t_v) * Call("ln", (self.n(p),)) + self.n(1 - t_v)
-                                   * Call("ln", (self.n(1 - p),)))
+                    terms_s.append(
+                        t_s * Call("ln", (o_s,))
+                        + Paren(self.n(1) - t_s) * Call("ln", (self.n(1) - o_s,))
+                    )
+                    terms_n.append(
+                        self.n(t_v) * Call("ln", (self.n(p),))
+                        + self.n(1 - t_v) * Call("ln", (self.n(1 - p),))
+                    )
             coefficient = Neg(Div(self.n(1), self.n(n))) if n != 1 else None
-            parts = ([Mul((coefficient, Paren(total(terms_s)))),
-                      Mul((coefficient, Paren(total(terms_n))))] if coefficient is not None
-                     else [Neg(Paren(total(terms_s))), Neg(Paren(total(terms_n)))])
-            self.items.append(Para("Loss: binary cross-entropy"
-                                   + (" on logits, σ the sigmoid" if spec.type != "bce" else "")))
+            parts = (
+                [
+                    Mul((coefficient, Paren(total(terms_s)))),
+                    Mul((coefficient, Paren(total(terms_n)))),
+                ]
+                if coefficient is not None
+                else [Neg(Paren(total(terms_s))), Neg(Paren(total(terms_n)))]
+            )
+            self.items.append(
+                Para(
+                    "Loss: binary cross-entropy"
+                    + (" on logits, σ the sigmoid" if spec.type != "bce" else "")
+                )
+            )
         else:
             probs = nn.Softmax()(pred)
             n = len(rows) if spec.reduction == "mean" else 1
@@ -240,22 +287,38 @@ class _Writer:
                 else:
                     for j in range(pred.shape[1]):
                         terms_s.append(Sym(t_names[j] + sfx) * Call("ln", (Sym(f"p{j + 1}{sfx}"),)))
-                        terms_n.append(self.n(step.targets[row, j])
-                                       * Call("ln", (self.n(probs[row, j]),)))
-            self.items.append(Para("Loss: softmax cross-entropy, p = softmax of the outputs: "
-                                   + ", ".join(f"p{j + 1}{step.suffix(r)} = "
-                                               f"{probs[r, j]:.{self.digits}g}"
-                                               for r in rows for j in range(pred.shape[1]))))
+                        terms_n.append(
+                            self.n(step.targets[row, j]) * Call("ln", (self.n(probs[row, j]),))
+                        )
+            self.items.append(
+                Para(
+                    "Loss: softmax cross-entropy, p = softmax of the outputs: "
+                    + ", ".join(
+                        f"p{j + 1}{step.suffix(r)} = {probs[r, j]:.{self.digits}g}"
+                        for r in rows
+                        for j in range(pred.shape[1])
+                    )
+                )
+            )
             coefficient = Neg(Div(self.n(1), self.n(n))) if n != 1 else None
-            parts = ([Mul((coefficient, Paren(total(terms_s)))),
-                      Mul((coefficient, Paren(total(terms_n))))] if coefficient is not None
-                     else [Neg(Paren(total(terms_s))), Neg(Paren(total(terms_n)))])
+            parts = (
+                [
+                    Mul((coefficient, Paren(total(terms_s)))),
+                    Mul((coefficient, Paren(total(terms_n)))),
+                ]
+                if coefficient is not None
+                else [Neg(Paren(total(terms_s))), Neg(Paren(total(terms_n)))]
+            )
         if self.built.penalty is not None:
             self.eq(Sym("E_data"), *parts, self.n(step.data_loss))
             self._penalty_value(step)
-            self.eq(Sym(LOSS), Sym("E_data") + Sym("R"),
-                    self.n(step.data_loss) + self.n(step.penalty), self.n(step.loss),
-                    key=f"loss@{step.index}")
+            self.eq(
+                Sym(LOSS),
+                Sym("E_data") + Sym("R"),
+                self.n(step.data_loss) + self.n(step.penalty),
+                self.n(step.loss),
+                key=f"loss@{step.index}",
+            )
         else:
             self.eq(Sym(LOSS), *parts, self.n(step.loss), key=f"loss@{step.index}")
 
@@ -267,13 +330,23 @@ class _Writer:
     def _penalty_value(self, step: StepTrace) -> None:
         spec = self.exercise.penalty
         penalized = self._penalized()
-        squares = [Pow(Sym(s.name), self.n(2)) if spec.type == "l2" else Call("|·|", (Sym(s.name),))
-                   for s in penalized]
-        values = [Pow(self.n(step.params_before[s.name]), self.n(2)) if spec.type == "l2"
-                  else self.n(abs(step.params_before[s.name])) for s in penalized]
+        squares = [
+            Pow(Sym(s.name), self.n(2)) if spec.type == "l2" else Call("|·|", (Sym(s.name),))
+            for s in penalized
+        ]
+        values = [
+            Pow(self.n(step.params_before[s.name]), self.n(2))
+            if spec.type == "l2"
+            else self.n(abs(step.params_before[s.name]))
+            for s in penalized
+        ]
         factor = spec.strength * (0.5 if spec.type == "l2" and spec.convention == "half" else 1.0)
-        self.eq(Sym("R"), self.n(factor) * Paren(total(squares)),
-                self.n(factor) * Paren(total(values)), self.n(step.penalty))
+        self.eq(
+            Sym("R"),
+            self.n(factor) * Paren(total(squares)),
+            self.n(factor) * Paren(total(values)),
+            self.n(step.penalty),
+        )
 
     def _penalized(self):
         params = self.built.penalty.params if self.built.penalty is not None else []
@@ -329,8 +402,13 @@ class _Writer:
                         t_v = self.n(step.targets[row, j])
                     symbolic = Div(Sym(f"p{j + 1}{sfx}") - Sym(f"y{j + 1}{sfx}"), self.n(n))
                     numeric = Div(self.n(probs[row, j]) - t_v, self.n(n))
-                self.eq(Partial(LOSS, name + sfx), symbolic, numeric, self.n(grad[row, j]),
-                        key=f"grad({name + sfx})@{step.index}")
+                self.eq(
+                    Partial(LOSS, name + sfx),
+                    symbolic,
+                    numeric,
+                    self.n(grad[row, j]),
+                    key=f"grad({name + sfx})@{step.index}",
+                )
 
     def _local_derivative(self, module, z: np.ndarray) -> np.ndarray:
         """f'(z) element-wise, from a copy of the engine's own module (its caches stay)."""
@@ -356,23 +434,36 @@ class _Writer:
                 a_s, z_s = Sym(name_out + sfx), Sym(name_in + sfx)
                 g_s = Partial(LOSS, name_out + sfx)
                 if isinstance(module, nn.Softmax):
-                    inner_s = total([Partial(LOSS, names_out[q] + sfx) * Sym(names_out[q] + sfx)
-                                     for q in range(len(names_out))])
-                    inner_n = total([self.n(g_out[row, q]) * self.n(out[row, q])
-                                     for q in range(len(names_out))])
+                    inner_s = total(
+                        [
+                            Partial(LOSS, names_out[q] + sfx) * Sym(names_out[q] + sfx)
+                            for q in range(len(names_out))
+                        ]
+                    )
+                    inner_n = total(
+                        [self.n(g_out[row, q]) * self.n(out[row, q]) for q in range(len(names_out))]
+                    )
                     symbolic = a_s * Paren(g_s - Paren(inner_s))
                     numeric = self.n(out[row, j]) * Paren(self.n(g_out[row, j]) - Paren(inner_n))
                 elif isinstance(module, nn.Dropout):
                     scale = 1 / (1 - module.p) if module.mode == "inverted" else 1.0
                     keep = float(module.last_mask[row, j])
                     symbolic = g_s * Sym("m") * self.n(scale) if scale != 1 else g_s * Sym("m")
-                    numeric = (self.n(g_out[row, j]) * self.n(keep) * self.n(scale) if scale != 1
-                               else self.n(g_out[row, j]) * self.n(keep))
+                    numeric = (
+                        self.n(g_out[row, j]) * self.n(keep) * self.n(scale)
+                        if scale != 1
+                        else self.n(g_out[row, j]) * self.n(keep)
+                    )
                 else:
                     symbolic = g_s * self._derivative_symbol(module, a_s, z_s)
                     numeric = self.n(g_out[row, j]) * self.n(derivative[row, j])
-                self.eq(Partial(LOSS, name_in + sfx), symbolic, numeric, self.n(g_in[row, j]),
-                        key=f"grad({name_in + sfx})@{step.index}")
+                self.eq(
+                    Partial(LOSS, name_in + sfx),
+                    symbolic,
+                    numeric,
+                    self.n(g_in[row, j]),
+                    key=f"grad({name_in + sfx})@{step.index}",
+                )
 
     def _derivative_symbol(self, module, a: Sym, z: Sym) -> Expr:
         if isinstance(module, nn.Sigmoid):
@@ -393,18 +484,31 @@ class _Writer:
         for role in ("gamma", "beta"):
             for s in [s for s in self.built.scalars if s.layer == position and s.role == role]:
                 j = s.index[0]
-                terms = [Partial(LOSS, self.built.output_names[position][j] + step.suffix(r))
-                         * (Sym(f"xhat_{names_in[j]}{step.suffix(r)}") if role == "gamma"
-                            else self.n(1)) for r in self.rows(step)]
-                self.eq(Partial(LOSS, s.name), total(terms), self.n(step.grads[s.name]),
-                        key=f"grad({s.name})@{step.index}")
-        self.items.append(Para("with x̂ = (x − μ)/√(σ² + ε) and ĝ = γ·∂E/∂y, each input gradient "
-                               "is (m·ĝ − Σĝ − x̂·Σ(ĝ·x̂)) / (m·√(σ² + ε)):"))
+                terms = [
+                    Partial(LOSS, self.built.output_names[position][j] + step.suffix(r))
+                    * (Sym(f"xhat_{names_in[j]}{step.suffix(r)}") if role == "gamma" else self.n(1))
+                    for r in self.rows(step)
+                ]
+                self.eq(
+                    Partial(LOSS, s.name),
+                    total(terms),
+                    self.n(step.grads[s.name]),
+                    key=f"grad({s.name})@{step.index}",
+                )
+        self.items.append(
+            Para(
+                "with x̂ = (x − μ)/√(σ² + ε) and ĝ = γ·∂E/∂y, each input gradient "
+                "is (m·ĝ − Σĝ − x̂·Σ(ĝ·x̂)) / (m·√(σ² + ε)):"
+            )
+        )
         for row in self.rows(step):
             sfx = step.suffix(row)
             for j, name in enumerate(names_in):
-                self.eq(Partial(LOSS, name + sfx), self.n(g_in[row, j]),
-                        key=f"grad({name + sfx})@{step.index}")
+                self.eq(
+                    Partial(LOSS, name + sfx),
+                    self.n(g_in[row, j]),
+                    key=f"grad({name + sfx})@{step.index}",
+                )
 
     def _linear_backward(self, step: StepTrace, position: int, module: nn.Linear) -> None:
         k = step.index
@@ -412,28 +516,38 @@ class _Writer:
         names_in, values_in = self.input_names(step, position)
         names_out = self.built.output_names[position]
         delta = step.layers[position].grad
-        self.items.append(Para(f"Layer {position + 1} (linear) in matrix form, "
-                               f"δ{number} = ∂{LOSS}/∂Z{number}:"))
+        self.items.append(
+            Para(f"Layer {position + 1} (linear) in matrix form, δ{number} = ∂{LOSS}/∂Z{number}:")
+        )
         a_name = "X" if position == 0 else f"A{number - 1}"
-        grad_w = np.array([[step.grads[s.name] for s in self._weights(position, i)]
-                           for i in range(module.in_features)])
+        grad_w = np.array(
+            [
+                [step.grads[s.name] for s in self._weights(position, i)]
+                for i in range(module.in_features)
+            ]
+        )
         self.eq(Sym(f"delta{number}"), matrix(delta, self.digits))
-        self.eq(Partial(LOSS, f"W{number}"), Transpose(Sym(a_name)) * Sym(f"delta{number}"),
-                Transpose(matrix(values_in, self.digits)) * matrix(delta, self.digits),
-                matrix(grad_w, self.digits))
+        self.eq(
+            Partial(LOSS, f"W{number}"),
+            Transpose(Sym(a_name)) * Sym(f"delta{number}"),
+            Transpose(matrix(values_in, self.digits)) * matrix(delta, self.digits),
+            matrix(grad_w, self.digits),
+        )
         for i in range(module.in_features):
             for s in self._weights(position, i):
                 j = s.index[1]
-                terms_s = [Sym(names_in[i] + step.suffix(r)) * Partial(LOSS, names_out[j]
-                                                                       + step.suffix(r))
-                           for r in self.rows(step)]
+                terms_s = [
+                    Sym(names_in[i] + step.suffix(r)) * Partial(LOSS, names_out[j] + step.suffix(r))
+                    for r in self.rows(step)
+                ]
                 terms_n = [self.n(values_in[r, i]) * self.n(delta[r, j]) for r in self.rows(step)]
                 self._parameter_gradient(step, s, terms_s, terms_n)
         biases = [s for s in self.built.scalars if s.layer == position and s.role == "bias"]
         for s in biases:
             units = range(len(names_out)) if module.bias.shape == () else [s.index[0]]
-            terms_s = [Partial(LOSS, names_out[j] + step.suffix(r))
-                       for r in self.rows(step) for j in units]
+            terms_s = [
+                Partial(LOSS, names_out[j] + step.suffix(r)) for r in self.rows(step) for j in units
+            ]
             terms_n = [self.n(delta[r, j]) for r in self.rows(step) for j in units]
             self._parameter_gradient(step, s, terms_s, terms_n)
         if position == 0:
@@ -443,31 +557,50 @@ class _Writer:
             sfx = step.suffix(row)
             for i, name in enumerate(names_in):
                 weights = self._weights(position, i)
-                terms_s = [Partial(LOSS, names_out[s.index[1]] + sfx) * Sym(s.name)
-                           for s in weights]
-                terms_n = [self.n(delta[row, s.index[1]]) * self.n(step.params_before[s.name])
-                           for s in weights]
-                self.eq(Partial(LOSS, name + sfx), total(terms_s), total(terms_n),
-                        self.n(g_in[row, i]), key=f"grad({name + sfx})@{k}")
+                terms_s = [
+                    Partial(LOSS, names_out[s.index[1]] + sfx) * Sym(s.name) for s in weights
+                ]
+                terms_n = [
+                    self.n(delta[row, s.index[1]]) * self.n(step.params_before[s.name])
+                    for s in weights
+                ]
+                self.eq(
+                    Partial(LOSS, name + sfx),
+                    total(terms_s),
+                    total(terms_n),
+                    self.n(g_in[row, i]),
+                    key=f"grad({name + sfx})@{k}",
+                )
 
-    def _parameter_gradient(self, step: StepTrace, scalar, terms_s: list[Expr],
-                            terms_n: list[Expr]) -> None:
+    def _parameter_gradient(
+        self, step: StepTrace, scalar, terms_s: list[Expr], terms_n: list[Expr]
+    ) -> None:
         """∂E/∂p as the sum of its data terms (and its penalty term, if penalized)."""
         if scalar.name in self.penalized:
             penalty_s, penalty_n = self._penalty_gradient(scalar, step, self.exercise.penalty)
             terms_s, terms_n = [*terms_s, penalty_s], [*terms_n, penalty_n]
-        self.eq(Partial(LOSS, scalar.name), total(terms_s), total(terms_n),
-                self.n(step.grads[scalar.name]), key=f"grad({scalar.name})@{step.index}")
+        self.eq(
+            Partial(LOSS, scalar.name),
+            total(terms_s),
+            total(terms_n),
+            self.n(step.grads[scalar.name]),
+            key=f"grad({scalar.name})@{step.index}",
+        )
 
     def _weights(self, position: int, i: int):
-        return [s for s in self.built.scalars
-                if s.layer == position and s.role == "weight" and s.index[0] == i]
+        return [
+            s
+            for s in self.built.scalars
+            if s.layer == position and s.role == "weight" and s.index[0] == i
+        ]
 
     def _penalty_gradient(self, scalar, step: StepTrace, spec) -> tuple[Expr, Expr]:
         w = step.params_before[scalar.name]
         if spec.type == "l1":
-            return (self.n(spec.strength) * Call("sign", (Sym(scalar.name),)),
-                    self.n(spec.strength) * self.n(float(np.sign(w))))
+            return (
+                self.n(spec.strength) * Call("sign", (Sym(scalar.name),)),
+                self.n(spec.strength) * self.n(float(np.sign(w))),
+            )
         factor = spec.strength * (1.0 if spec.convention == "half" else 2.0)
         return self.n(factor) * Sym(scalar.name), self.n(factor) * self.n(w)
 
@@ -482,8 +615,12 @@ class _Writer:
         for scalar in order:
             if not scalar.trainable:
                 value = step.params_before[scalar.name]
-                self.items.append(Para(f"{scalar.name} stays {value:.{self.digits}g} "
-                                       "(not updated in this exercise)."))
+                self.items.append(
+                    Para(
+                        f"{scalar.name} stays {value:.{self.digits}g} "
+                        "(not updated in this exercise)."
+                    )
+                )
                 continue
             self._update_scalar(step, scalar, optimizer)
 
@@ -496,8 +633,10 @@ class _Writer:
         if isinstance(optimizer, SGD) and optimizer.momentum:
             parts.append(f"{optimizer.convention} convention")
             if optimizer.nesterov:
-                parts.append("Nesterov " + ("look-ahead" if optimizer.nesterov == "lookahead"
-                                            else "(PyTorch form)"))
+                parts.append(
+                    "Nesterov "
+                    + ("look-ahead" if optimizer.nesterov == "lookahead" else "(PyTorch form)")
+                )
         return ", ".join(parts)
 
     def _update_scalar(self, step: StepTrace, scalar, optimizer) -> None:
@@ -508,17 +647,26 @@ class _Writer:
         g_sym: Expr = Partial(LOSS, name)
         wd = optimizer.weight_decay if optimizer.coupled_decay else 0.0
         if step.update_grads is not None:
-            self.items.append(Para(f"{name}: gradient taken at the look-ahead point w + μv: "
-                                   f"{g:.{self.digits}g}"))
+            self.items.append(
+                Para(f"{name}: gradient taken at the look-ahead point w + μv: {g:.{self.digits}g}")
+            )
             g_sym = Sym(f"g_{name}")
         if wd:
             g_eff = g + wd * w0
-            self.eq(Sym(f"g_{name}"), g_sym + self.n(wd) * Sym(name),
-                    self.n(g) + self.n(wd) * self.n(w0), self.n(g_eff))
+            self.eq(
+                Sym(f"g_{name}"),
+                g_sym + self.n(wd) * Sym(name),
+                self.n(g) + self.n(wd) * self.n(w0),
+                self.n(g_eff),
+            )
             g, g_sym = g_eff, Sym(f"g_{name}")
         if optimizer.centralize is not None:
-            self.items.append(Para(f"{name}: gradient centralization ({optimizer.centralize}) "
-                                   "subtracts the mean over each output unit's incoming weights."))
+            self.items.append(
+                Para(
+                    f"{name}: gradient centralization ({optimizer.centralize}) "
+                    "subtracts the mean over each output unit's incoming weights."
+                )
+            )
             self.eq(Sym(name), self.n(w1), key=f"{name}@{k}", relation="←")
             return
         before = {key: values.get(name, 0.0) for key, values in step.state_before.items()}
@@ -531,55 +679,106 @@ class _Writer:
             b1, b2 = optimizer.betas
             t = step.index
             m_s, v_s = Sym(f"m_{name}"), Sym(f"v_{name}")
-            self.eq(m_s, self.n(b1) * m_s + self.n(1 - b1) * g_sym,
-                    self.n(b1) * self.n(before["m"]) + self.n(1 - b1) * self.n(g),
-                    self.n(after["m"]), relation="←", key=f"m({name})@{k}")
-            self.eq(v_s, self.n(b2) * v_s + self.n(1 - b2) * Pow(g_sym, self.n(2)),
-                    self.n(b2) * self.n(before["v"]) + self.n(1 - b2) * Pow(self.n(g), self.n(2)),
-                    self.n(after["v"]), relation="←", key=f"v({name})@{k}")
+            self.eq(
+                m_s,
+                self.n(b1) * m_s + self.n(1 - b1) * g_sym,
+                self.n(b1) * self.n(before["m"]) + self.n(1 - b1) * self.n(g),
+                self.n(after["m"]),
+                relation="←",
+                key=f"m({name})@{k}",
+            )
+            self.eq(
+                v_s,
+                self.n(b2) * v_s + self.n(1 - b2) * Pow(g_sym, self.n(2)),
+                self.n(b2) * self.n(before["v"]) + self.n(1 - b2) * Pow(self.n(g), self.n(2)),
+                self.n(after["v"]),
+                relation="←",
+                key=f"v({name})@{k}",
+            )
             v_used = after.get("v_max", after["v"])
             if optimizer.bias_correction:
                 c1, c2 = 1 - b1**t, 1 - b2**t
                 m_hat, v_hat = after["m"] / c1, v_used / c2
-                self.eq(Sym(f"mhat_{name}"), Div(m_s, self.n(1) - Pow(self.n(b1), self.n(t))),
-                        Div(self.n(after["m"]), self.n(c1)), self.n(m_hat))
-                self.eq(Sym(f"vhat_{name}"), Div(v_s, self.n(1) - Pow(self.n(b2), self.n(t))),
-                        Div(self.n(v_used), self.n(c2)), self.n(v_hat))
+                self.eq(
+                    Sym(f"mhat_{name}"),
+                    Div(m_s, self.n(1) - Pow(self.n(b1), self.n(t))),
+                    Div(self.n(after["m"]), self.n(c1)),
+                    self.n(m_hat),
+                )
+                self.eq(
+                    Sym(f"vhat_{name}"),
+                    Div(v_s, self.n(1) - Pow(self.n(b2), self.n(t))),
+                    Div(self.n(v_used), self.n(c2)),
+                    self.n(v_hat),
+                )
                 m_s, v_s = Sym(f"mhat_{name}"), Sym(f"vhat_{name}")
             else:
                 m_hat, v_hat = after["m"], v_used
             denom_s, denom_n = self._root(v_s, self.n(v_hat), optimizer)
-            decay = [self.n(1 - optimizer.lr * optimizer.weight_decay)] if isinstance(
-                optimizer, AdamW) and optimizer.weight_decay else []
+            decay = (
+                [self.n(1 - optimizer.lr * optimizer.weight_decay)]
+                if isinstance(optimizer, AdamW) and optimizer.weight_decay
+                else []
+            )
             w_term_s = product([*decay, w_s]) if decay else w_s
             w_term_n = product([*decay, self.n(w0)]) if decay else self.n(w0)
-            self.eq(w_s, w_term_s - eta * Div(m_s, denom_s),
-                    w_term_n - self._eta * Div(self.n(m_hat), denom_n), self.n(w1),
-                    relation="←", key=f"{name}@{k}")
+            self.eq(
+                w_s,
+                w_term_s - eta * Div(m_s, denom_s),
+                w_term_n - self._eta * Div(self.n(m_hat), denom_n),
+                self.n(w1),
+                relation="←",
+                key=f"{name}@{k}",
+            )
         elif isinstance(optimizer, AdaGrad):
             s_s = Sym(f"s_{name}")
-            self.eq(s_s, s_s + Pow(g_sym, self.n(2)), self.n(before["sum"]) + Pow(self.n(g),
-                    self.n(2)), self.n(after["sum"]), relation="←", key=f"sum({name})@{k}")
+            self.eq(
+                s_s,
+                s_s + Pow(g_sym, self.n(2)),
+                self.n(before["sum"]) + Pow(self.n(g), self.n(2)),
+                self.n(after["sum"]),
+                relation="←",
+                key=f"sum({name})@{k}",
+            )
             clr = optimizer.lr / (1 + (step.index - 1) * optimizer.lr_decay)
             denom_s, denom_n = self._root(s_s, self.n(after["sum"]), optimizer)
-            self.eq(w_s, w_s - self.n(clr) * Div(g_sym, denom_s),
-                    self.n(w0) - self.n(clr) * Div(self.n(g), denom_n), self.n(w1),
-                    relation="←", key=f"{name}@{k}")
+            self.eq(
+                w_s,
+                w_s - self.n(clr) * Div(g_sym, denom_s),
+                self.n(w0) - self.n(clr) * Div(self.n(g), denom_n),
+                self.n(w1),
+                relation="←",
+                key=f"{name}@{k}",
+            )
         elif isinstance(optimizer, RMSProp):
             r_s, alpha = Sym(f"r_{name}"), optimizer.alpha
-            self.eq(r_s, self.n(alpha) * r_s + self.n(1 - alpha) * Pow(g_sym, self.n(2)),
-                    self.n(alpha) * self.n(before["square_avg"])
-                    + self.n(1 - alpha) * Pow(self.n(g), self.n(2)),
-                    self.n(after["square_avg"]), relation="←", key=f"square_avg({name})@{k}")
+            self.eq(
+                r_s,
+                self.n(alpha) * r_s + self.n(1 - alpha) * Pow(g_sym, self.n(2)),
+                self.n(alpha) * self.n(before["square_avg"])
+                + self.n(1 - alpha) * Pow(self.n(g), self.n(2)),
+                self.n(after["square_avg"]),
+                relation="←",
+                key=f"square_avg({name})@{k}",
+            )
             if optimizer.centered or optimizer.momentum:
-                self.items.append(Para(f"{name}: centered / momentum RMSProp (see the "
-                                       "optimizer's formula); result:"))
+                self.items.append(
+                    Para(
+                        f"{name}: centered / momentum RMSProp (see the "
+                        "optimizer's formula); result:"
+                    )
+                )
                 self.eq(w_s, self.n(w1), relation="←", key=f"{name}@{k}")
                 return
             denom_s, denom_n = self._root(r_s, self.n(after["square_avg"]), optimizer)
-            self.eq(w_s, w_s - eta * Div(g_sym, denom_s),
-                    self.n(w0) - self._eta * Div(self.n(g), denom_n), self.n(w1),
-                    relation="←", key=f"{name}@{k}")
+            self.eq(
+                w_s,
+                w_s - eta * Div(g_sym, denom_s),
+                self.n(w0) - self._eta * Div(self.n(g), denom_n),
+                self.n(w1),
+                relation="←",
+                key=f"{name}@{k}",
+            )
 
     def _root(self, v_s: Expr, v_n: Expr, optimizer) -> tuple[Expr, Expr]:
         eps = self.n(optimizer.eps)
@@ -591,50 +790,101 @@ class _Writer:
         k, eta, w_s = step.index, Sym("eta"), Sym(name)
         mu, eta_n, mu_n = Sym("mu"), self.n(optimizer.lr), self.n(optimizer.momentum)
         if not optimizer.momentum:
-            self.eq(w_s, w_s - eta * g_sym, self.n(w0) - eta_n * self.n(g), self.n(w1),
-                    relation="←", key=f"{name}@{k}")
+            self.eq(
+                w_s,
+                w_s - eta * g_sym,
+                self.n(w0) - eta_n * self.n(g),
+                self.n(w1),
+                relation="←",
+                key=f"{name}@{k}",
+            )
             return
         if optimizer.convention == "velocity":
             v_s = Sym(f"v_{name}")
-            self.eq(v_s, mu * v_s - eta * g_sym,
-                    mu_n * self.n(before["velocity"]) - eta_n * self.n(g),
-                    self.n(after["velocity"]), relation="←", key=f"velocity({name})@{k}")
+            self.eq(
+                v_s,
+                mu * v_s - eta * g_sym,
+                mu_n * self.n(before["velocity"]) - eta_n * self.n(g),
+                self.n(after["velocity"]),
+                relation="←",
+                key=f"velocity({name})@{k}",
+            )
             if optimizer.nesterov is True:
-                self.eq(w_s, w_s + mu * v_s - eta * g_sym, self.n(w0) + mu_n * self.n(
-                    after["velocity"]) - eta_n * self.n(g), self.n(w1), relation="←",
-                    key=f"{name}@{k}")
+                self.eq(
+                    w_s,
+                    w_s + mu * v_s - eta * g_sym,
+                    self.n(w0) + mu_n * self.n(after["velocity"]) - eta_n * self.n(g),
+                    self.n(w1),
+                    relation="←",
+                    key=f"{name}@{k}",
+                )
             else:
-                self.eq(w_s, w_s + v_s, self.n(w0) + self.n(after["velocity"]), self.n(w1),
-                        relation="←", key=f"{name}@{k}")
+                self.eq(
+                    w_s,
+                    w_s + v_s,
+                    self.n(w0) + self.n(after["velocity"]),
+                    self.n(w1),
+                    relation="←",
+                    key=f"{name}@{k}",
+                )
             return
         b_s = Sym(f"b_{name}")
         if step.index == 1:
-            self.eq(b_s, g_sym, self.n(g), self.n(after["momentum_buffer"]), relation="←",
-                    key=f"momentum_buffer({name})@{k}")
+            self.eq(
+                b_s,
+                g_sym,
+                self.n(g),
+                self.n(after["momentum_buffer"]),
+                relation="←",
+                key=f"momentum_buffer({name})@{k}",
+            )
         else:
             damp = 1 - optimizer.dampening
-            self.eq(b_s, mu * b_s + self.n(damp) * g_sym,
-                    mu_n * self.n(before["momentum_buffer"]) + self.n(damp) * self.n(g),
-                    self.n(after["momentum_buffer"]), relation="←",
-                    key=f"momentum_buffer({name})@{k}")
+            self.eq(
+                b_s,
+                mu * b_s + self.n(damp) * g_sym,
+                mu_n * self.n(before["momentum_buffer"]) + self.n(damp) * self.n(g),
+                self.n(after["momentum_buffer"]),
+                relation="←",
+                key=f"momentum_buffer({name})@{k}",
+            )
         if optimizer.nesterov is True:
-            self.eq(w_s, w_s - eta * Paren(g_sym + mu * b_s), self.n(w0) - eta_n * Paren(
-                self.n(g) + mu_n * self.n(after["momentum_buffer"])), self.n(w1), relation="←",
-                key=f"{name}@{k}")
+            self.eq(
+                w_s,
+                w_s - eta * Paren(g_sym + mu * b_s),
+                self.n(w0) - eta_n * Paren(self.n(g) + mu_n * self.n(after["momentum_buffer"])),
+                self.n(w1),
+                relation="←",
+                key=f"{name}@{k}",
+            )
         else:
-            self.eq(w_s, w_s - eta * b_s, self.n(w0) - eta_n * self.n(after["momentum_buffer"]),
-                    self.n(w1), relation="←", key=f"{name}@{k}")
+            self.eq(
+                w_s,
+                w_s - eta * b_s,
+                self.n(w0) - eta_n * self.n(after["momentum_buffer"]),
+                self.n(w1),
+                relation="←",
+                key=f"{name}@{k}",
+            )
 
     def _newton(self, step: StepTrace, optimizer: Newton) -> None:
         trainable = [s for s in self.built.scalars if s.trainable]
-        self.items.append(Para("Newton's method: w ← w − η·(H + λI)⁻¹·∇E over "
-                               + ", ".join(s.name for s in trainable)
-                               + "; the Hessian H by central differences of the gradient."))
+        self.items.append(
+            Para(
+                "Newton's method: w ← w − η·(H + λI)⁻¹·∇E over "
+                + ", ".join(s.name for s in trainable)
+                + "; the Hessian H by central differences of the gradient."
+            )
+        )
         if step.hessian is not None:
             self.eq(Sym("H"), matrix(step.hessian, self.digits))
         for s in trainable:
-            self.eq(Sym(s.name), self.n(step.params_after[s.name]), relation="←",
-                    key=f"{s.name}@{step.index}")
+            self.eq(
+                Sym(s.name),
+                self.n(step.params_after[s.name]),
+                relation="←",
+                key=f"{s.name}@{step.index}",
+            )
 
     # --------------------------------------------------------------------- document
     def final(self) -> None:
@@ -642,8 +892,9 @@ class _Writer:
         self.items.append(Heading("Result"))
         for s in self.built.scalars:
             self.eq(Sym(s.name), self.n(trace.final_params[s.name]))
-        self.items.append(Para("The loss at the final parameters (forward pass over every "
-                               "sample):"))
+        self.items.append(
+            Para("The loss at the final parameters (forward pass over every sample):")
+        )
         self.eq(Sym(LOSS), self.n(trace.final_loss), key="loss@final")
 
 

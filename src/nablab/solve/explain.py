@@ -43,8 +43,9 @@ class _Chain:
 
     def local(self, module, position: int, row: int) -> np.ndarray:
         """The Jacobian ∂out/∂in of layer ``position`` for sample ``row`` (engine backward)."""
-        entering = (self.step.inputs if position == 0
-                    else self.step.layers[position - 1].output)[row : row + 1]
+        entering = (self.step.inputs if position == 0 else self.step.layers[position - 1].output)[
+            row : row + 1
+        ]
         if isinstance(module, nn.Dropout):
             scale = 1 / (1 - module.p) if module.mode == "inverted" else 1.0
             return np.diag(module.last_mask[row] * scale)
@@ -60,18 +61,24 @@ class _Chain:
         """∂E/∂(output ``unit`` of layer ``position``) as (symbols, numbers)."""
         name = self.name(position, unit, row)
         if position == len(self.model) - 1:
-            return (Partial(LOSS, name),
-                    self.n(self.step.layers[position].grad[row, unit]))
+            return (Partial(LOSS, name), self.n(self.step.layers[position].grad[row, unit]))
         following = position + 1
         module = self.model[following]
         if isinstance(module, nn.BatchNorm1d | nn.LayerNorm):
-            raise ExerciseError(["--explain: the chain rule through batch normalization couples "
-                                 "the samples; it is not expanded path by path"],
-                                self.trace.exercise.title)
+            raise ExerciseError(
+                [
+                    "--explain: the chain rule through batch normalization couples "
+                    "the samples; it is not expanded path by path"
+                ],
+                self.trace.exercise.title,
+            )
         if isinstance(module, nn.Linear):
             weights = self.step.params_before
-            scalars = [s for s in self.trace.built.scalars
-                       if s.layer == following and s.role == "weight" and s.index[0] == unit]
+            scalars = [
+                s
+                for s in self.trace.built.scalars
+                if s.layer == following and s.role == "weight" and s.index[0] == unit
+            ]
             targets = [(s.index[1], self.n(weights[s.name])) for s in scalars]
         else:
             jacobian = self.local(module, following, row)
@@ -98,8 +105,13 @@ def explain_items(trace: Trace, names: list[str]) -> list:
     unknown = [name for name in names if name not in built.by_name]
     if unknown:
         valid = ", ".join(s.name for s in built.scalars)
-        raise ExerciseError([f"--explain {name}: no parameter of that name; parameters: {valid}"
-                             for name in unknown], trace.exercise.title)
+        raise ExerciseError(
+            [
+                f"--explain {name}: no parameter of that name; parameters: {valid}"
+                for name in unknown
+            ],
+            trace.exercise.title,
+        )
     step = trace.steps[0]
     chain = _Chain(trace, step)
     for name in names:
@@ -107,28 +119,44 @@ def explain_items(trace: Trace, names: list[str]) -> list:
         position = scalar.layer
         module = built.model[position]
         if not isinstance(module, nn.Linear):
-            raise ExerciseError([f"--explain {name}: only weights and biases of linear layers "
-                                 "are expanded"], trace.exercise.title)
+            raise ExerciseError(
+                [f"--explain {name}: only weights and biases of linear layers are expanded"],
+                trace.exercise.title,
+            )
         items.append(Heading(f"Chain rule for ∂{LOSS}/∂{name} (step 1)"))
         entering = step.inputs if position == 0 else step.layers[position - 1].output
-        entering_names = (built.input_names if position == 0
-                          else built.output_names[position - 1])
+        entering_names = built.input_names if position == 0 else built.output_names[position - 1]
         terms_s, terms_n = [], []
-        units = ([scalar.index[1]] if scalar.role == "weight"
-                 else range(module.out_features) if scalar.index == () else [scalar.index[0]])
+        units = (
+            [scalar.index[1]]
+            if scalar.role == "weight"
+            else range(module.out_features)
+            if scalar.index == ()
+            else [scalar.index[0]]
+        )
         for row in range(len(step.samples)):
             for unit in units:
                 upstream_s, upstream_n = chain.expand(position, unit, row)
                 local_s = Partial(chain.name(position, unit, row), name)
-                local_n = (chain.n(entering[row, scalar.index[0]]) if scalar.role == "weight"
-                           else chain.n(1))
+                local_n = (
+                    chain.n(entering[row, scalar.index[0]])
+                    if scalar.role == "weight"
+                    else chain.n(1)
+                )
                 terms_s.append(_flat([upstream_s, local_s]))
                 terms_n.append(_flat([upstream_n, local_n]))
         if scalar.role == "weight":
             source = entering_names[scalar.index[0]]
-            items.append(Para(f"{name} multiplies {source} on its way into "
-                              f"{built.output_names[position][scalar.index[1]]}, so "
-                              f"∂z/∂{name} = {source}."))
-        items.append(Equation([Partial(LOSS, name), total(terms_s), total(terms_n),
-                               chain.n(step.grads[name])]))
+            items.append(
+                Para(
+                    f"{name} multiplies {source} on its way into "
+                    f"{built.output_names[position][scalar.index[1]]}, so "
+                    f"∂z/∂{name} = {source}."
+                )
+            )
+        items.append(
+            Equation(
+                [Partial(LOSS, name), total(terms_s), total(terms_n), chain.n(step.grads[name])]
+            )
+        )
     return items

@@ -14,8 +14,15 @@ from dataclasses import dataclass
 from html import escape
 
 GREEK = {
-    "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "eta": "η",
-    "lambda": "λ", "mu": "μ", "sigma": "σ",
+    "alpha": "α",
+    "beta": "β",
+    "gamma": "γ",
+    "delta": "δ",
+    "epsilon": "ε",
+    "eta": "η",
+    "lambda": "λ",
+    "mu": "μ",
+    "sigma": "σ",
 }
 _NAME = re.compile(r"^([A-Za-z]+?)(\d.*|_.*|\[.*)?$")
 
@@ -221,8 +228,9 @@ def text(expr: Expr) -> str:
             return f"{text(left)} − {_wrap(right, text, PRODUCT)}"
         case Mul(factors):
             parts = [_wrap(factors[0], text, ATOM if isinstance(factors[0], Num) else PRODUCT)]
-            parts += [_wrap(f, text, ATOM if isinstance(f, Num | Neg) else PRODUCT)
-                      for f in factors[1:]]
+            parts += [
+                _wrap(f, text, ATOM if isinstance(f, Num | Neg) else PRODUCT) for f in factors[1:]
+            ]
             return "·".join(parts)
         case Div(num_, den):
             top = _wrap(num_, text, ATOM if isinstance(num_, Num) else PRODUCT)
@@ -250,11 +258,25 @@ def text(expr: Expr) -> str:
 
 # ------------------------------------------------------------------------------- LaTeX
 
-_LATEX_GREEK = {"α": r"\alpha", "β": r"\beta", "γ": r"\gamma", "δ": r"\delta",
-                "ε": r"\varepsilon", "η": r"\eta", "λ": r"\lambda", "μ": r"\mu",
-                "σ": r"\sigma"}
-_LATEX_FUNCTIONS = {"σ": r"\sigma", "tanh": r"\tanh", "ln": r"\ln", "exp": r"\exp",
-                    "max": r"\max", "mean": r"\operatorname{mean}"}
+_LATEX_GREEK = {
+    "α": r"\alpha",
+    "β": r"\beta",
+    "γ": r"\gamma",
+    "δ": r"\delta",
+    "ε": r"\varepsilon",
+    "η": r"\eta",
+    "λ": r"\lambda",
+    "μ": r"\mu",
+    "σ": r"\sigma",
+}
+_LATEX_FUNCTIONS = {
+    "σ": r"\sigma",
+    "tanh": r"\tanh",
+    "ln": r"\ln",
+    "exp": r"\exp",
+    "max": r"\max",
+    "mean": r"\operatorname{mean}",
+}
 
 
 LP, RP = r"\left(", r"\right)"
@@ -290,8 +312,10 @@ def latex(expr: Expr) -> str:
         case Mul(factors):
             first = ATOM if isinstance(factors[0], Num) else PRODUCT
             parts = [_wrap(factors[0], latex, first, LP, RP)]
-            parts += [_wrap(f, latex, ATOM if isinstance(f, Num | Neg) else PRODUCT,
-                            LP, RP) for f in factors[1:]]
+            parts += [
+                _wrap(f, latex, ATOM if isinstance(f, Num | Neg) else PRODUCT, LP, RP)
+                for f in factors[1:]
+            ]
             return r" \cdot ".join(parts)
         case Div(num_, den):
             return rf"\frac{{{latex(num_)}}}{{{latex(den)}}}"
@@ -366,8 +390,7 @@ def mathml(expr: Expr) -> str:
             return f"<mrow>{mathml(left)}{_mo('−')}{_mwrap(right, PRODUCT)}</mrow>"
         case Mul(factors):
             parts = [_mwrap(factors[0], ATOM if isinstance(factors[0], Num) else PRODUCT)]
-            parts += [_mwrap(f, ATOM if isinstance(f, Num | Neg) else PRODUCT)
-                      for f in factors[1:]]
+            parts += [_mwrap(f, ATOM if isinstance(f, Num | Neg) else PRODUCT) for f in factors[1:]]
             return "<mrow>" + _mo("·").join(parts) + "</mrow>"
         case Div(num_, den):
             return f"<mfrac>{mathml(num_)}{mathml(den)}</mfrac>"
@@ -383,12 +406,13 @@ def mathml(expr: Expr) -> str:
         case Paren(arg, square):
             return _fenced(mathml(arg), "[", "]") if square else _fenced(mathml(arg))
         case Partial(of, wrt):
-            return (f"<mfrac><mrow><mo>∂</mo>{mathml(Sym(of))}</mrow>"
-                    f"<mrow><mo>∂</mo>{mathml(Sym(wrt))}</mrow></mfrac>")
+            return (
+                f"<mfrac><mrow><mo>∂</mo>{mathml(Sym(of))}</mrow>"
+                f"<mrow><mo>∂</mo>{mathml(Sym(wrt))}</mrow></mfrac>"
+            )
         case Matrix(rows):
             body = "".join(
-                "<mtr>" + "".join(f"<mtd>{mathml(v)}</mtd>" for v in row) + "</mtr>"
-                for row in rows
+                "<mtr>" + "".join(f"<mtd>{mathml(v)}</mtd>" for v in row) + "</mtr>" for row in rows
             )
             return _fenced(f"<mtable>{body}</mtable>", "[", "]")
         case Transpose(arg):

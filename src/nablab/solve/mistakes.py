@@ -40,16 +40,21 @@ def _scaled(factor: float) -> Variant:
 
 def _loss_factor_variants(exercise: Exercise) -> list[tuple[str, Variant]]:
     n = _loss_divisor(exercise)
-    candidates = {2.0: "doubled (an extra 2)", 0.5: "halved (the 2 of the square dropped, or "
-                  "an extra ½)"}
+    candidates = {
+        2.0: "doubled (an extra 2)",
+        0.5: "halved (the 2 of the square dropped, or an extra ½)",
+    }
     if n > 1:
         candidates[float(n)] = f"without the 1/{n} of the mean"
         candidates[1.0 / n] = f"divided by {n} once more"
     if exercise.loss.type == "mse" and exercise.loss.factor != 1:
         f = exercise.loss.factor
         candidates.setdefault(1.0 / f, f"without the factor {f:g}")
-    return [(f"the loss gradient {text}", _scaled(factor))
-            for factor, text in candidates.items() if factor != 1.0]
+    return [
+        (f"the loss gradient {text}", _scaled(factor))
+        for factor, text in candidates.items()
+        if factor != 1.0
+    ]
 
 
 def _update_sign(exercise: Exercise) -> list[tuple[str, Variant]]:
@@ -58,24 +63,37 @@ def _update_sign(exercise: Exercise) -> list[tuple[str, Variant]]:
 
 def _updated_weights(exercise: Exercise) -> list[tuple[str, Variant]]:
     options = exercise.optimizer.options()
-    if (exercise.optimizer.type != "sgd" or options.get("momentum", 0)
-            or options.get("weight_decay", 0)):
+    if (
+        exercise.optimizer.type != "sgd"
+        or options.get("momentum", 0)
+        or options.get("weight_decay", 0)
+    ):
         return []
     linear = [layer for layer in exercise.layers if isinstance(layer, LinearLayer)]
     if len(linear) < 2:
         return []
-    return [("the hidden layers were backpropagated through already-updated weights",
-             Variant(update_before_backprop=True))]
+    return [
+        (
+            "the hidden layers were backpropagated through already-updated weights",
+            Variant(update_before_backprop=True),
+        )
+    ]
 
 
 def _bias_mismatch(exercise: Exercise) -> list[tuple[str, Variant]]:
-    linear = [layer for layer in exercise.layers
-              if isinstance(layer, LinearLayer) and layer.bias is not None]
+    linear = [
+        layer
+        for layer in exercise.layers
+        if isinstance(layer, LinearLayer) and layer.bias is not None
+    ]
     if not linear:
         return []
     updated = all(layer.update_bias for layer in linear)
-    text = ("the biases were kept fixed though the exercise updates them" if updated
-            else "the biases were updated though the exercise keeps them fixed")
+    text = (
+        "the biases were kept fixed though the exercise updates them"
+        if updated
+        else "the biases were updated though the exercise keeps them fixed"
+    )
     return [(text, Variant(trainable_override={"bias": not updated}))]
 
 
@@ -85,10 +103,16 @@ def _momentum_convention(exercise: Exercise) -> list[tuple[str, Variant]]:
         return []
     current = options.get("convention", "pytorch")
     other = "velocity" if current == "pytorch" else "pytorch"
-    text = {"velocity": "momentum as a velocity v ← μv − η·g, w ← w + v",
-            "pytorch": "momentum as a buffer b ← μb + g, w ← w − η·b"}[other]
-    return [(f"{text} (the exercise uses the {current} convention)",
-             Variant(optimizer_override={"convention": other}))]
+    text = {
+        "velocity": "momentum as a velocity v ← μv − η·g, w ← w + v",
+        "pytorch": "momentum as a buffer b ← μb + g, w ← w − η·b",
+    }[other]
+    return [
+        (
+            f"{text} (the exercise uses the {current} convention)",
+            Variant(optimizer_override={"convention": other}),
+        )
+    ]
 
 
 def _batch_reduction(exercise: Exercise) -> list[tuple[str, Variant]]:
@@ -105,23 +129,47 @@ def _batch_reduction(exercise: Exercise) -> list[tuple[str, Variant]]:
 
 
 MISTAKES: tuple[Mistake, ...] = (
-    Mistake("loss_grad_one", "∂L/∂output taken as 1 instead of the loss's derivative",
-            lambda e: [("∂L/∂output = 1", Variant(
-                loss_grad=lambda g, pred, target: np.ones_like(g)))]),
-    Mistake("missing_activation_derivative",
-            "an activation's derivative left out of the chain rule",
-            lambda e: [("activation derivatives taken as 1",
-                        Variant(identity_activation_derivative=True))]),
-    Mistake("missing_loss_factor", "a constant factor of the loss gradient dropped or doubled "
-            "(the 2 of a square, the ½, the 1/n)", _loss_factor_variants),
-    Mistake("wrong_update_sign", "the update moved along the gradient instead of against it",
-            _update_sign),
-    Mistake("updated_weights_in_backprop",
-            "new output weights used to backpropagate to the hidden layer", _updated_weights),
-    Mistake("bias_update_mismatch", "biases updated when the exercise keeps them, or the "
-            "reverse", _bias_mismatch),
-    Mistake("momentum_convention", "momentum in the other convention (velocity vs buffer)",
-            _momentum_convention),
-    Mistake("batch_sum_vs_mean", "the loss summed over the batch instead of averaged, or the "
-            "reverse", _batch_reduction),
+    Mistake(
+        "loss_grad_one",
+        "∂L/∂output taken as 1 instead of the loss's derivative",
+        lambda e: [("∂L/∂output = 1", Variant(loss_grad=lambda g, pred, target: np.ones_like(g)))],
+    ),
+    Mistake(
+        "missing_activation_derivative",
+        "an activation's derivative left out of the chain rule",
+        lambda e: [
+            ("activation derivatives taken as 1", Variant(identity_activation_derivative=True))
+        ],
+    ),
+    Mistake(
+        "missing_loss_factor",
+        "a constant factor of the loss gradient dropped or doubled "
+        "(the 2 of a square, the ½, the 1/n)",
+        _loss_factor_variants,
+    ),
+    Mistake(
+        "wrong_update_sign",
+        "the update moved along the gradient instead of against it",
+        _update_sign,
+    ),
+    Mistake(
+        "updated_weights_in_backprop",
+        "new output weights used to backpropagate to the hidden layer",
+        _updated_weights,
+    ),
+    Mistake(
+        "bias_update_mismatch",
+        "biases updated when the exercise keeps them, or the reverse",
+        _bias_mismatch,
+    ),
+    Mistake(
+        "momentum_convention",
+        "momentum in the other convention (velocity vs buffer)",
+        _momentum_convention,
+    ),
+    Mistake(
+        "batch_sum_vs_mean",
+        "the loss summed over the batch instead of averaged, or the reverse",
+        _batch_reduction,
+    ),
 )

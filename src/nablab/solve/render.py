@@ -48,11 +48,17 @@ def print_rich(document: Document, console) -> None:
             console.print(f"[dim]{rich_escape(item.text)}")
         else:
             parts = [expr.text(p) for p in item.parts]
-            body = (f"{parts[0]} {item.relation} " + " = ".join(parts[1:-1])
-                    + (" = " if len(parts) > 2 else "")) if len(parts) > 1 else ""
+            body = (
+                (
+                    f"{parts[0]} {item.relation} "
+                    + " = ".join(parts[1:-1])
+                    + (" = " if len(parts) > 2 else "")
+                )
+                if len(parts) > 1
+                else ""
+            )
             result = parts[-1]
-            console.print(f"  {rich_escape(body)}[bold green]{rich_escape(result)}",
-                          soft_wrap=True)
+            console.print(f"  {rich_escape(body)}[bold green]{rich_escape(result)}", soft_wrap=True)
 
 
 def _latex_equation(equation: Equation) -> str:
@@ -91,8 +97,10 @@ def _mathml_equation(equation: Equation) -> str:
     body = parts[0]
     if len(parts) > 1:
         body += relation + "<mo>=</mo>".join(parts[1:])
-    return (f'<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">'
-            f"<mrow>{body}</mrow></math>")
+    return (
+        f'<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">'
+        f"<mrow>{body}</mrow></math>"
+    )
 
 
 def to_html(document: Document) -> str:
@@ -137,8 +145,12 @@ def to_json(trace: Trace) -> dict[str, Any]:
         if step.update_grads is not None:
             entry["update_grads"] = step.update_grads
         steps.append(entry)
-    return {"title": trace.exercise.title, "steps": steps, "final_loss": trace.final_loss,
-            "params": trace.final_params}
+    return {
+        "title": trace.exercise.title,
+        "steps": steps,
+        "final_loss": trace.final_loss,
+        "params": trace.final_params,
+    }
 
 
 def render(trace: Trace, document: Document, fmt: str) -> str:

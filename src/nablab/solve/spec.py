@@ -145,8 +145,18 @@ class Exercise(_Strict):
 # ------------------------------------------------------------------------------- parsing
 
 
-_LAYER_TAGS = {"linear", "sigmoid", "tanh", "relu", "identity", "softmax", "leaky_relu", "swish",
-               "batchnorm", "dropout"}
+_LAYER_TAGS = {
+    "linear",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "identity",
+    "softmax",
+    "leaky_relu",
+    "swish",
+    "batchnorm",
+    "dropout",
+}
 _UNION_MEMBERS = {"list[list[float]]", "list[int]", "float", "list[float]", "str", "list[str]"}
 
 
@@ -174,9 +184,11 @@ def _pydantic_problems(error: ValidationError) -> list[str]:
         elif item["type"] == "missing":
             message = "required key is missing"
         elif item["type"] == "union_tag_invalid":
-            message = (f"unknown layer type {item['input'].get('type')!r}; valid: linear, "
-                       "sigmoid, tanh, relu, leaky_relu, swish, softmax, identity, batchnorm, "
-                       "dropout")
+            message = (
+                f"unknown layer type {item['input'].get('type')!r}; valid: linear, "
+                "sigmoid, tanh, relu, leaky_relu, swish, softmax, identity, batchnorm, "
+                "dropout"
+            )
         elif item["type"] == "literal_error":
             message = f"{message}, got {item['input']!r}"
         problems.append(f"{_path(item['loc'])}: {message}")
@@ -194,14 +206,14 @@ def _check_matrix(rows: list[list[Any]], where: str, problems: list[str]) -> boo
     return True
 
 
-def _check_names(names: list[str] | None, count: int, where: str, what: str,
-                 problems: list[str]) -> None:
+def _check_names(
+    names: list[str] | None, count: int, where: str, what: str, problems: list[str]
+) -> None:
     if names is not None and len(names) != count:
         problems.append(f"{where}: expected {count} names ({what}), got {len(names)}")
 
 
-def _check_layer(index: int, layer: Any, width: int, n_samples: int,
-                 problems: list[str]) -> int:
+def _check_layer(index: int, layer: Any, width: int, n_samples: int, problems: list[str]) -> int:
     where = f"layers[{index}]"
     before = len(problems)
     if isinstance(layer, LinearLayer):
@@ -210,24 +222,32 @@ def _check_layer(index: int, layer: Any, width: int, n_samples: int,
         rows, units = len(layer.weights), len(layer.weights[0])
         if rows != width:
             source = "the inputs have" if index == 0 else "the previous layer has"
-            problems.append(f"{where}.weights: expected {width} rows ({source} {width} "
-                            f"outputs), got {rows}")
+            problems.append(
+                f"{where}.weights: expected {width} rows ({source} {width} outputs), got {rows}"
+            )
         if isinstance(layer.bias, list) and len(layer.bias) != units:
-            problems.append(f"{where}.bias: expected {units} values (one per unit) or one "
-                            f"number (shared), got {len(layer.bias)}")
+            problems.append(
+                f"{where}.bias: expected {units} values (one per unit) or one "
+                f"number (shared), got {len(layer.bias)}"
+            )
         names = layer.names
         if names is not None and names.weights is not None:
-            shape = (len(names.weights), len({len(r) for r in names.weights}) == 1
-                     and len(names.weights[0]))
+            shape = (
+                len(names.weights),
+                len({len(r) for r in names.weights}) == 1 and len(names.weights[0]),
+            )
             if shape != (rows, units):
-                problems.append(f"{where}.names.weights: expected a {rows}×{units} matrix of "
-                                f"names like weights")
+                problems.append(
+                    f"{where}.names.weights: expected a {rows}×{units} matrix of names like weights"
+                )
         if names is not None and names.bias is not None:
             if layer.bias is None:
                 problems.append(f"{where}.names.bias: the layer has no bias")
             elif isinstance(layer.bias, list) != isinstance(names.bias, list):
-                problems.append(f"{where}.names.bias: give one name for a shared bias (a number) "
-                                f"or a list of names for per-unit biases (a list)")
+                problems.append(
+                    f"{where}.names.bias: give one name for a shared bias (a number) "
+                    f"or a list of names for per-unit biases (a list)"
+                )
             elif isinstance(names.bias, list):
                 _check_names(names.bias, units, f"{where}.names.bias", "one per unit", problems)
         width = units
@@ -235,19 +255,26 @@ def _check_layer(index: int, layer: Any, width: int, n_samples: int,
         for what in ("gamma", "beta"):
             values = getattr(layer, what)
             if values is not None and len(values) != width:
-                problems.append(f"{where}.{what}: expected {width} values (one per feature), "
-                                f"got {len(values)}")
+                problems.append(
+                    f"{where}.{what}: expected {width} values (one per feature), got {len(values)}"
+                )
             if layer.names is not None:
-                _check_names(getattr(layer.names, what), width, f"{where}.names.{what}",
-                             "one per feature", problems)
+                _check_names(
+                    getattr(layer.names, what),
+                    width,
+                    f"{where}.names.{what}",
+                    "one per feature",
+                    problems,
+                )
     elif isinstance(layer, DropoutLayer) and _check_matrix(layer.mask, f"{where}.mask", problems):
         shape = (len(layer.mask), len(layer.mask[0]))
         if shape != (n_samples, width):
-            problems.append(f"{where}.mask: expected {n_samples}×{width} (one row per sample), "
-                            f"got {shape[0]}×{shape[1]}")
+            problems.append(
+                f"{where}.mask: expected {n_samples}×{width} (one row per sample), "
+                f"got {shape[0]}×{shape[1]}"
+            )
     if len(problems) == before:
-        _check_names(layer.output_names, width, f"{where}.output_names", "one per output",
-                     problems)
+        _check_names(layer.output_names, width, f"{where}.output_names", "one per output", problems)
     return width
 
 
@@ -257,10 +284,14 @@ def _check_optimizer(spec: OptimizerSpec, problems: list[str]) -> None:
     valid = [name for name in signature.parameters if name not in ("self", "params")]
     for key in spec.options():
         if key not in valid:
-            problems.append(f"optimizer.{key}: unknown option for {spec.type}; valid: "
-                            f"{', '.join(valid)}")
-    required = [name for name, p in signature.parameters.items()
-                if p.default is inspect.Parameter.empty and name not in ("self", "params")]
+            problems.append(
+                f"optimizer.{key}: unknown option for {spec.type}; valid: {', '.join(valid)}"
+            )
+    required = [
+        name
+        for name, p in signature.parameters.items()
+        if p.default is inspect.Parameter.empty and name not in ("self", "params")
+    ]
     for key in required:
         if key not in spec.options():
             problems.append(f"optimizer.{key}: required for {spec.type}")
@@ -277,20 +308,27 @@ def _cross_check(exercise: Exercise) -> list[str]:
     targets = exercise.targets
     if exercise.loss.type == "cross_entropy" and targets and isinstance(targets[0], int):
         if len(targets) != n:
-            problems.append(f"targets: expected {n} class indices (one per sample), "
-                            f"got {len(targets)}")
+            problems.append(
+                f"targets: expected {n} class indices (one per sample), got {len(targets)}"
+            )
         bad = [t for t in targets if not 0 <= t < width]
         if bad:
-            problems.append(f"targets: class index {bad[0]} outside [0, {width}) "
-                            f"(the network has {width} outputs)")
+            problems.append(
+                f"targets: class index {bad[0]} outside [0, {width}) "
+                f"(the network has {width} outputs)"
+            )
     elif targets and isinstance(targets[0], int):
-        problems.append("targets: class indices need loss type cross_entropy; give one row "
-                        "of target values per sample")
+        problems.append(
+            "targets: class indices need loss type cross_entropy; give one row "
+            "of target values per sample"
+        )
     elif _check_matrix(targets, "targets", problems):
         shape = (len(targets), len(targets[0]))
         if shape != (n, width):
-            problems.append(f"targets: expected {n}×{width} (one row per sample, one value per "
-                            f"output), got {shape[0]}×{shape[1]}")
+            problems.append(
+                f"targets: expected {n}×{width} (one row per sample, one value per "
+                f"output), got {shape[0]}×{shape[1]}"
+            )
         elif exercise.loss.type == "bce" and any(not 0 <= t <= 1 for r in targets for t in r):
             problems.append("targets: binary cross-entropy targets must lie in [0, 1]")
     _check_names(exercise.target_names, width, "target_names", "one per output", problems)
@@ -303,8 +341,9 @@ def _cross_check(exercise: Exercise) -> list[str]:
 def parse_exercise(data: Any, source: str = "exercise") -> Exercise:
     """Validate parsed YAML (a mapping) into an ``Exercise`` or raise ``ExerciseError``."""
     if not isinstance(data, dict):
-        raise ExerciseError([f"(top level): expected a mapping of keys, got "
-                             f"{type(data).__name__}"], source)
+        raise ExerciseError(
+            [f"(top level): expected a mapping of keys, got {type(data).__name__}"], source
+        )
     try:
         exercise = Exercise.model_validate(data)
     except ValidationError as error:

@@ -102,8 +102,7 @@ class Trace:
     def output_grads(self, step: StepTrace) -> dict[str, float]:
         """dL/d(every named forward value), in backward order (last layer first)."""
         out: dict[str, float] = {}
-        for names, record in reversed(list(zip(self.built.output_names, step.layers,
-                                               strict=True))):
+        for names, record in reversed(list(zip(self.built.output_names, step.layers, strict=True))):
             for row in range(record.grad.shape[0]):
                 for j, name in enumerate(names):
                     out[name + step.suffix(row)] = float(record.grad[row, j])
@@ -175,8 +174,9 @@ def _backward(built: Built, grad: np.ndarray, variant: Variant) -> list[np.ndarr
     return grads
 
 
-def _step(built: Built, index: int, samples: list[int], x: np.ndarray, t: np.ndarray,
-          variant: Variant) -> StepTrace:
+def _step(
+    built: Built, index: int, samples: list[int], x: np.ndarray, t: np.ndarray, variant: Variant
+) -> StepTrace:
     model, loss, optimizer = built.model, built.loss, built.optimizer
     _set_masks(built, samples)
     before = {s.name: s.value() for s in built.scalars}
@@ -201,7 +201,8 @@ def _step(built: Built, index: int, samples: list[int], x: np.ndarray, t: np.nda
             param.grad *= -1
     if not variant.update_before_backprop:
         needs_closure = isinstance(optimizer, Newton) or (
-            isinstance(optimizer, SGD) and optimizer.nesterov == "lookahead")
+            isinstance(optimizer, SGD) and optimizer.nesterov == "lookahead"
+        )
         if needs_closure:
             optimizer.step(_objective(built, x, t))
             if not isinstance(optimizer, Newton):
@@ -210,27 +211,39 @@ def _step(built: Built, index: int, samples: list[int], x: np.ndarray, t: np.nda
             optimizer.step()
     records = []
     entering = [x, *outputs[:-1]]
-    for module, before_layer, output, grad in zip(model, entering, outputs, layer_grads,
-                                                  strict=True):
+    for module, before_layer, output, grad in zip(
+        model, entering, outputs, layer_grads, strict=True
+    ):
         record = LayerRecord(output.copy(), np.array(grad, dtype=np.float64))
         if isinstance(module, nn.BatchNorm1d):
             record.batch_mean, record.batch_var = before_layer.mean(0), before_layer.var(0)
         records.append(record)
     hessian = optimizer.last_hessian if isinstance(optimizer, Newton) else None
     return StepTrace(
-        hessian=None if hessian is None else hessian.copy(), index=index, samples=samples,
-        inputs=x, targets=t, layers=records,
-        loss=data_loss + penalty, data_loss=data_loss, penalty=penalty,
-        loss_grad=np.array(loss_grad, dtype=np.float64), params_before=before, grads=grads,
+        hessian=None if hessian is None else hessian.copy(),
+        index=index,
+        samples=samples,
+        inputs=x,
+        targets=t,
+        layers=records,
+        loss=data_loss + penalty,
+        data_loss=data_loss,
+        penalty=penalty,
+        loss_grad=np.array(loss_grad, dtype=np.float64),
+        params_before=before,
+        grads=grads,
         params_after={s.name: s.value() for s in built.scalars},
-        state_before=state_before, state=_state(built), update_grads=update_grads,
+        state_before=state_before,
+        state=_state(built),
+        update_grads=update_grads,
     )
 
 
 def run(exercise: Exercise, variant: Variant = CORRECT) -> Trace:
     """Solve ``exercise`` step by step (under ``variant``, for the checker's hypotheses)."""
-    built = build(exercise, variant.trainable_override, variant.optimizer_override,
-                  variant.loss_override)
+    built = build(
+        exercise, variant.trainable_override, variant.optimizer_override, variant.loss_override
+    )
     x_all = np.array(exercise.inputs, dtype=np.float64)
     t_all = _targets(exercise)
     steps = [

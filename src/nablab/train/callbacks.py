@@ -61,8 +61,14 @@ class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs; with
     ``restore_best`` the model gets the weights of its best epoch back."""
 
-    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
-                 mode: str | None = None, restore_best: bool = True) -> None:
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 5,
+        min_delta: float = 0.0,
+        mode: str | None = None,
+        restore_best: bool = True,
+    ) -> None:
         if patience < 1:
             raise ValueError(f"EarlyStopping: patience must be >= 1, got {patience}")
         self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
@@ -83,8 +89,10 @@ class EarlyStopping(Callback):
     def on_epoch_end(self, trainer, logs) -> None:
         value = logs.get(self.monitor)
         if value is None:
-            raise ValueError(f"EarlyStopping: no {self.monitor!r} in the epoch logs "
-                             f"(have {sorted(k for k, v in logs.items() if v is not None)})")
+            raise ValueError(
+                f"EarlyStopping: no {self.monitor!r} in the epoch logs "
+                f"(have {sorted(k for k, v in logs.items() if v is not None)})"
+            )
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, logs["epoch"], 0
             if self.restore_best:
@@ -93,9 +101,11 @@ class EarlyStopping(Callback):
         self.wait += 1
         if self.wait >= self.patience:
             trainer.stop = True
-            trainer.history.stopped = (f"early stopping: {self.monitor} has not improved for "
-                                       f"{self.patience} epochs (best {self.best:.6g} at epoch "
-                                       f"{self.best_epoch})")
+            trainer.history.stopped = (
+                f"early stopping: {self.monitor} has not improved for "
+                f"{self.patience} epochs (best {self.best:.6g} at epoch "
+                f"{self.best_epoch})"
+            )
 
     def on_train_end(self, trainer) -> None:
         if self.restore_best and self._best_state is not None and trainer.stop:
@@ -124,15 +134,26 @@ class ProgressBar(Callback):
         )
 
         self.progress = Progress(
-            TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"), TextColumn("acc {task.fields[acc]}"),
-            TextColumn("{task.fields[speed]} samples/s"), TimeRemainingColumn(),
+            TextColumn("[bold]epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("acc {task.fields[acc]}"),
+            TextColumn("{task.fields[speed]} samples/s"),
+            TimeRemainingColumn(),
             transient=False,
         )
         self.progress.start()
         total = trainer.steps_per_epoch * trainer.epochs
-        self.task = self.progress.add_task("train", total=total, epoch="-", loss="-", acc="-",
-                                           speed="-", completed=trainer.global_step)
+        self.task = self.progress.add_task(
+            "train",
+            total=total,
+            epoch="-",
+            loss="-",
+            acc="-",
+            speed="-",
+            completed=trainer.global_step,
+        )
         self.started = time.perf_counter()
         self.samples_at_start = trainer.samples_seen
         self.last_refresh = 0.0
@@ -146,16 +167,22 @@ class ProgressBar(Callback):
         self.last_refresh = now
         speed = (trainer.samples_seen - self.samples_at_start) / max(now - self.started, 1e-9)
         acc = trainer.running_accuracy
-        self.progress.update(self.task, completed=trainer.global_step,
-                             epoch=f"{epoch}/{trainer.epochs}", loss=f"{loss:.4f}",
-                             acc="-" if acc is None else f"{acc:.3f}", speed=f"{speed:,.0f}")
+        self.progress.update(
+            self.task,
+            completed=trainer.global_step,
+            epoch=f"{epoch}/{trainer.epochs}",
+            loss=f"{loss:.4f}",
+            acc="-" if acc is None else f"{acc:.3f}",
+            speed=f"{speed:,.0f}",
+        )
 
     def on_epoch_end(self, trainer, logs) -> None:
         self._refresh(trainer, logs["train_loss"], logs["epoch"], time.perf_counter())
         val = "" if logs.get("val_acc") is None else f"  val_acc {logs['val_acc']:.4f}"
         val_loss = "" if logs.get("val_loss") is None else f"  val_loss {logs['val_loss']:.4f}"
-        self.progress.console.print(f"epoch {logs['epoch']:>3}  loss {logs['train_loss']:.4f}"
-                                    f"{val_loss}{val}")
+        self.progress.console.print(
+            f"epoch {logs['epoch']:>3}  loss {logs['train_loss']:.4f}{val_loss}{val}"
+        )
 
     def on_train_end(self, trainer) -> None:
         self.progress.update(self.task, completed=trainer.global_step)

@@ -35,12 +35,16 @@ def module_rngs(model: Module) -> dict[str, np.random.Generator]:
     return found
 
 
-def save_checkpoint(path: str | Path, model: Module, optimizer: Optimizer,
-                    meta: dict[str, Any]) -> Path:
+def save_checkpoint(
+    path: str | Path, model: Module, optimizer: Optimizer, meta: dict[str, Any]
+) -> Path:
     arrays = {f"model.{k}": v for k, v in model.state_dict().items()}
     arrays.update({f"optimizer.{k}": v for k, v in optimizer.state_dict().items()})
-    meta = {**meta, "format": FORMAT_VERSION,
-            "module_rngs": {k: g.bit_generator.state for k, g in module_rngs(model).items()}}
+    meta = {
+        **meta,
+        "format": FORMAT_VERSION,
+        "module_rngs": {k: g.bit_generator.state for k, g in module_rngs(model).items()},
+    }
     arrays["meta"] = np.array(json.dumps(meta))
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -54,15 +58,17 @@ def load_checkpoint(path: str | Path, model: Module, optimizer: Optimizer) -> di
     if "meta" not in arrays:
         raise CheckpointError(f"{path}: not a nablab checkpoint (no 'meta' entry)")
     meta = json.loads(str(arrays.pop("meta")))
-    model_state = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
-    optimizer_state = {k[len("optimizer."):]: v for k, v in arrays.items()
-                       if k.startswith("optimizer.")}
+    model_state = {k[len("model.") :]: v for k, v in arrays.items() if k.startswith("model.")}
+    optimizer_state = {
+        k[len("optimizer.") :]: v for k, v in arrays.items() if k.startswith("optimizer.")
+    }
     try:
         model.load_state_dict(model_state)
         optimizer.load_state_dict(optimizer_state)
     except (KeyError, ValueError) as error:
-        raise CheckpointError(f"{path}: does not fit this model/optimizer: "
-                              f"{error.args[0]}") from None
+        raise CheckpointError(
+            f"{path}: does not fit this model/optimizer: {error.args[0]}"
+        ) from None
     generators = module_rngs(model)
     for key, state in meta.get("module_rngs", {}).items():
         if key in generators:

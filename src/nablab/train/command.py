@@ -58,8 +58,9 @@ def check_config(config: TrainConfig) -> None:
     if config.lr <= 0 or not math.isfinite(config.lr):
         raise ConfigError(f"--lr must be a positive number, got {config.lr}")
     if any(width < 1 for width in config.hidden):
-        raise ConfigError(f"--hidden sizes must be positive integers, got "
-                          f"{','.join(map(str, config.hidden))}")
+        raise ConfigError(
+            f"--hidden sizes must be positive integers, got {','.join(map(str, config.hidden))}"
+        )
     if config.epochs < 1 or config.batch_size < 1:
         raise ConfigError("--epochs and --batch-size must be at least 1")
     if not 0 <= config.dropout < 1:
@@ -70,8 +71,9 @@ def check_config(config: TrainConfig) -> None:
         raise ConfigError(f"--val-fraction must be in (0, 1), got {config.val_fraction}")
     if config.out is not None and Path(config.out).exists() and not Path(config.out).is_dir():
         raise ConfigError(f"--out {config.out} is a file; give a folder for the run's outputs")
-    if config.resume and (config.out is None or not (Path(config.out) / "checkpoint.npz")
-                          .is_file()):
+    if config.resume and (
+        config.out is None or not (Path(config.out) / "checkpoint.npz").is_file()
+    ):
         raise ConfigError("--resume needs --out pointing at a run folder with checkpoint.npz")
 
 
@@ -86,15 +88,20 @@ def load_data(config: TrainConfig):
             dataset = data.read_file(config.data, config.labels).astype(dtype)
     except data.DataFileError as error:
         raise ConfigError(str(error)) from None
-    x_train, y_train, x_val, y_val = data.train_val_split(dataset.x, dataset.y,
-                                                          config.val_fraction, config.seed)
+    x_train, y_train, x_val, y_val = data.train_val_split(
+        dataset.x, dataset.y, config.val_fraction, config.seed
+    )
     x_test, y_test = dataset.x_test, dataset.y_test
     if config.standardize:
         scaler = data.Standardizer().fit(x_train)
         x_train, x_val = scaler.transform(x_train), scaler.transform(x_val)
         x_test = None if x_test is None else scaler.transform(x_test)
-    return dataset, (x_train, y_train), (x_val, y_val), (
-        None if x_test is None else (x_test, y_test))
+    return (
+        dataset,
+        (x_train, y_train),
+        (x_val, y_val),
+        (None if x_test is None else (x_test, y_test)),
+    )
 
 
 def build_model(config: TrainConfig, n_features: int, n_classes: int) -> nn.Sequential:
@@ -124,8 +131,9 @@ def build_optimizer(config: TrainConfig, model: nn.Module) -> optim.Optimizer:
         case "momentum":
             return optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=wd)
         case "nesterov":
-            return optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=True,
-                             weight_decay=wd)
+            return optim.SGD(
+                params, lr=config.lr, momentum=config.momentum, nesterov=True, weight_decay=wd
+            )
         case "adagrad":
             return optim.AdaGrad(params, lr=config.lr, weight_decay=wd)
         case "rmsprop":
@@ -186,17 +194,31 @@ def train_command(config: TrainConfig) -> int:
     checkpoint = str(out / "checkpoint.npz") if out else None
     loss = nn.CrossEntropyLoss()
     try:
-        history = fit(model, loss, optimizer, train, val, epochs=config.epochs,
-                      batch_size=config.batch_size, callbacks=callbacks, seed=config.seed,
-                      checkpoint=checkpoint, resume=checkpoint if config.resume else None)
+        history = fit(
+            model,
+            loss,
+            optimizer,
+            train,
+            val,
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            callbacks=callbacks,
+            seed=config.seed,
+            checkpoint=checkpoint,
+            resume=checkpoint if config.resume else None,
+        )
     except CheckpointError as error:
         print(f"nablab train: error: {error}", file=sys.stderr)
         return 2
     metrics = {
-        "dataset": dataset.name, "epochs_run": len(history.epochs),
-        "train_loss": history.last.get("train_loss"), "train_acc": history.last.get("train_acc"),
-        "val_loss": history.last.get("val_loss"), "val_acc": history.last.get("val_acc"),
-        "stopped": history.stopped, "config": asdict(config),
+        "dataset": dataset.name,
+        "epochs_run": len(history.epochs),
+        "train_loss": history.last.get("train_loss"),
+        "train_acc": history.last.get("train_acc"),
+        "val_loss": history.last.get("val_loss"),
+        "val_acc": history.last.get("val_acc"),
+        "stopped": history.stopped,
+        "config": asdict(config),
         "findings": [f.kind for f in history.findings],
     }
     if test is not None and not history.stopped:
@@ -207,15 +229,19 @@ def train_command(config: TrainConfig) -> int:
         write_atomic(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         write_atomic(out / "diagnostics.txt", report + "\n")
         history.plot(out / "loss.png", out / "accuracy.png")
-    lines = [f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}"
-             for key, value in metrics.items()
-             if key in ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss",
-                        "test_acc") and value is not None]
+    lines = [
+        f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}"
+        for key, value in metrics.items()
+        if key in ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
+        and value is not None
+    ]
     print("\n".join(lines))
     if history.stopped:
         print(f"stopped: {history.stopped}")
     print(f"diagnostics: {report}")
     if out is not None:
-        print(f"wrote {out}/: history.csv metrics.json loss.png accuracy.png checkpoint.npz "
-              "diagnostics.txt")
+        print(
+            f"wrote {out}/: history.csv metrics.json loss.png accuracy.png checkpoint.npz "
+            "diagnostics.txt"
+        )
     return 1 if history.stopped and "non-finite" in history.stopped else 0

@@ -37,8 +37,11 @@ class _ActivationMonitor:
     ever active (ReLU) and how often it sat at a bound (sigmoid, tanh)."""
 
     def __init__(self, model: nn.Module, saturation_level: float) -> None:
-        self.layers = [(path, m) for path, m in model.named_modules()
-                       if isinstance(m, nn.ReLU | nn.Sigmoid | nn.Tanh)]
+        self.layers = [
+            (path, m)
+            for path, m in model.named_modules()
+            if isinstance(m, nn.ReLU | nn.Sigmoid | nn.Tanh)
+        ]
         self.level = saturation_level
         self.reset()
         for path, module in self.layers:
@@ -75,10 +78,18 @@ class Diagnostics(Callback):
     """Watch a run and record :class:`~nablab.train.history.Finding` objects in its history
     (printed as they appear when ``verbose``)."""
 
-    def __init__(self, verbose: bool = False, diverge_factor: float = 5.0,
-                 flip_threshold: float = 0.75, small_update: float = 1e-5,
-                 gradient_span: float = 1e3, dead_fraction: float = 0.5,
-                 saturation_level: float = 0.98, sample_size: int = 512, seed: int = 0) -> None:
+    def __init__(
+        self,
+        verbose: bool = False,
+        diverge_factor: float = 5.0,
+        flip_threshold: float = 0.75,
+        small_update: float = 1e-5,
+        gradient_span: float = 1e3,
+        dead_fraction: float = 0.5,
+        saturation_level: float = 0.98,
+        sample_size: int = 512,
+        seed: int = 0,
+    ) -> None:
         self.verbose = verbose
         self.diverge_factor, self.flip_threshold = diverge_factor, flip_threshold
         self.small_update, self.gradient_span = small_update, gradient_span
@@ -115,8 +126,9 @@ class Diagnostics(Callback):
         delta = current - self.previous
         if self.previous_delta is not None:
             moving = (delta != 0) & (self.previous_delta != 0)
-            self.flips += int((np.sign(delta[moving]) != np.sign(self.previous_delta[moving]))
-                              .sum())
+            self.flips += int(
+                (np.sign(delta[moving]) != np.sign(self.previous_delta[moving])).sum()
+            )
             self.comparisons += int(moving.sum())
         self.previous, self.previous_delta = current, delta
 
@@ -130,31 +142,54 @@ class Diagnostics(Callback):
         history = trainer.history
         previous_losses = [row["train_loss"] for row in history.epochs[:-1]]
         if math.isfinite(loss) and loss > self.diverge_factor * self.best_loss:
-            self._report(trainer, Finding(
-                "divergence", epoch, "the loss is far above its best: training is diverging",
-                f"epoch loss {loss:.4g} vs best {self.best_loss:.4g} "
-                f"(×{loss / self.best_loss:.1f})",
-                f"lower the learning rate about 10× (try {lr / 10:g})"))
+            self._report(
+                trainer,
+                Finding(
+                    "divergence",
+                    epoch,
+                    "the loss is far above its best: training is diverging",
+                    f"epoch loss {loss:.4g} vs best {self.best_loss:.4g} "
+                    f"(×{loss / self.best_loss:.1f})",
+                    f"lower the learning rate about 10× (try {lr / 10:g})",
+                ),
+            )
         if math.isfinite(loss):
             self.best_loss = min(self.best_loss, loss)
-        improvement = ((previous_losses[-1] - loss) / abs(previous_losses[-1])
-                       if previous_losses and previous_losses[-1] else None)
+        improvement = (
+            (previous_losses[-1] - loss) / abs(previous_losses[-1])
+            if previous_losses and previous_losses[-1]
+            else None
+        )
         self._oscillation(trainer, epoch, lr)
         self._gradients(trainer, epoch)
         self._activations(trainer, epoch)
         explained = any(f.kind in ROOT_CAUSES for f in history.findings)
         steps = max(trainer.steps_per_epoch, 1)
-        moved = math.sqrt(sum(float(np.sum((p.data - w0) ** 2)) for (_, p), w0 in
-                              zip(trainer.weight_params, self.epoch_start, strict=True)))
-        size = math.sqrt(sum(float(np.sum(w0 ** 2)) for w0 in self.epoch_start))
+        moved = math.sqrt(
+            sum(
+                float(np.sum((p.data - w0) ** 2))
+                for (_, p), w0 in zip(trainer.weight_params, self.epoch_start, strict=True)
+            )
+        )
+        size = math.sqrt(sum(float(np.sum(w0**2)) for w0 in self.epoch_start))
         relative = moved / max(size, 1e-12) / steps
-        if (not explained and relative < self.small_update and improvement is not None
-                and abs(improvement) < 0.01):
-            self._report(trainer, Finding(
-                "lr_too_small", epoch, "training crawls: updates are tiny and the loss barely "
-                "moves", f"‖Δw‖/‖w‖ per step {relative:.2e}; epoch loss changed by "
-                f"{-improvement:+.2%}", f"raise the learning rate (try {lr * 10:g}) or run an "
-                "LR range test (nablab.optim.lr_range_test)"))
+        if (
+            not explained
+            and relative < self.small_update
+            and improvement is not None
+            and abs(improvement) < 0.01
+        ):
+            self._report(
+                trainer,
+                Finding(
+                    "lr_too_small",
+                    epoch,
+                    "training crawls: updates are tiny and the loss barely moves",
+                    f"‖Δw‖/‖w‖ per step {relative:.2e}; epoch loss changed by {-improvement:+.2%}",
+                    f"raise the learning rate (try {lr * 10:g}) or run an "
+                    "LR range test (nablab.optim.lr_range_test)",
+                ),
+            )
 
     def _oscillation(self, trainer, epoch: int, lr: float) -> None:
         if self.comparisons >= 50:
@@ -162,12 +197,18 @@ class Diagnostics(Callback):
             self.flip_log.append(flip_rate)
             self.flips = self.comparisons = 0
             if flip_rate > self.flip_threshold:
-                self._report(trainer, Finding(
-                    "lr_too_large", epoch, "the weights oscillate: the learning rate is too "
-                    "large for the curvature of the loss",
-                    f"{flip_rate:.0%} of sampled weight updates reversed direction from one "
-                    "step to the next (healthy runs: well under half)",
-                    f"lower the learning rate (try {lr / 3:g}) or add momentum"))
+                self._report(
+                    trainer,
+                    Finding(
+                        "lr_too_large",
+                        epoch,
+                        "the weights oscillate: the learning rate is too "
+                        "large for the curvature of the loss",
+                        f"{flip_rate:.0%} of sampled weight updates reversed direction from one "
+                        "step to the next (healthy runs: well under half)",
+                        f"lower the learning rate (try {lr / 3:g}) or add momentum",
+                    ),
+                )
                 return
         losses = [row["train_loss"] for row in trainer.history.epochs[-4:]]
         if len(losses) == 4 and all(math.isfinite(v) for v in losses):
@@ -175,51 +216,81 @@ class Diagnostics(Callback):
             alternating = np.all(np.sign(changes[1:]) == -np.sign(changes[:-1]))
             swinging = np.min(np.abs(changes)) > 0.05 * np.mean(losses)  # not mere noise
             if alternating and swinging and losses[-1] >= 0.99 * losses[0]:
-                self._report(trainer, Finding(
-                    "lr_too_large", epoch, "the loss goes up and down with no downward trend",
-                    "epoch losses " + ", ".join(f"{v:.4g}" for v in losses),
-                    f"lower the learning rate (try {lr / 3:g})"))
+                self._report(
+                    trainer,
+                    Finding(
+                        "lr_too_large",
+                        epoch,
+                        "the loss goes up and down with no downward trend",
+                        "epoch losses " + ", ".join(f"{v:.4g}" for v in losses),
+                        f"lower the learning rate (try {lr / 3:g})",
+                    ),
+                )
 
     def _gradients(self, trainer, epoch: int) -> None:
-        norms = {name: values[-1] for name, values in trainer.history.grad_norms.items()
-                 if values}
+        norms = {name: values[-1] for name, values in trainer.history.grad_norms.items() if values}
         if len(norms) < 2:
             return
         names = [name for name, _ in trainer.weight_params if name in norms]
         first, last = norms[names[0]], norms[names[-1]]
         listing = ", ".join(f"{name} {norms[name]:.1e}" for name in names)
         if last > 0 and first / last < 1 / self.gradient_span:
-            self._report(trainer, Finding(
-                "vanishing_gradients", epoch, "gradients vanish on their way to the first layers",
-                f"weight-gradient norms from first to last layer: {listing}",
-                "use ReLU-family activations with He initialization, fewer layers, "
-                "normalization (BatchNorm/LayerNorm) or residual connections"))
+            self._report(
+                trainer,
+                Finding(
+                    "vanishing_gradients",
+                    epoch,
+                    "gradients vanish on their way to the first layers",
+                    f"weight-gradient norms from first to last layer: {listing}",
+                    "use ReLU-family activations with He initialization, fewer layers, "
+                    "normalization (BatchNorm/LayerNorm) or residual connections",
+                ),
+            )
         elif max(norms.values()) > 1e4 or (last > 0 and first / last > self.gradient_span):
-            self._report(trainer, Finding(
-                "exploding_gradients", epoch, "gradients grow on their way to the first layers",
-                f"weight-gradient norms from first to last layer: {listing}",
-                "lower the learning rate, clip gradients (nablab.optim.clip_grad_norm) or "
-                "use a smaller initialization"))
+            self._report(
+                trainer,
+                Finding(
+                    "exploding_gradients",
+                    epoch,
+                    "gradients grow on their way to the first layers",
+                    f"weight-gradient norms from first to last layer: {listing}",
+                    "lower the learning rate, clip gradients (nablab.optim.clip_grad_norm) or "
+                    "use a smaller initialization",
+                ),
+            )
 
     def _activations(self, trainer, epoch: int) -> None:
         monitor = self.monitor
         for path, fired in monitor.active.items():
             dead = 1.0 - float(fired.mean())
             if dead > self.dead_fraction:
-                self._report(trainer, Finding(
-                    "dead_relu", epoch, f"most ReLU units of layer {path} never activate",
-                    f"{dead:.0%} of its {fired.size} units gave 0 for every sample of the epoch",
-                    "lower the learning rate, use LeakyReLU, He initialization, or start "
-                    "biases at a small positive value"))
+                self._report(
+                    trainer,
+                    Finding(
+                        "dead_relu",
+                        epoch,
+                        f"most ReLU units of layer {path} never activate",
+                        f"{dead:.0%} of its {fired.size} units gave 0 for every sample of "
+                        "the epoch",
+                        "lower the learning rate, use LeakyReLU, He initialization, or start "
+                        "biases at a small positive value",
+                    ),
+                )
         for path, counts in monitor.saturated.items():
             share = float(np.mean(counts / max(monitor.samples[path], 1)))
             if share > self.dead_fraction:
-                self._report(trainer, Finding(
-                    "saturation", epoch, f"sigmoid/tanh units of layer {path} are saturated",
-                    f"{share:.0%} of its activations sat beyond ±{self.saturation_level} of "
-                    "the output range (derivative ≈ 0)",
-                    "use a smaller initialization (Xavier/LeCun), standardize the inputs, or "
-                    "switch to ReLU-family activations"))
+                self._report(
+                    trainer,
+                    Finding(
+                        "saturation",
+                        epoch,
+                        f"sigmoid/tanh units of layer {path} are saturated",
+                        f"{share:.0%} of its activations sat beyond ±{self.saturation_level} of "
+                        "the output range (derivative ≈ 0)",
+                        "use a smaller initialization (Xavier/LeCun), standardize the inputs, or "
+                        "switch to ReLU-family activations",
+                    ),
+                )
 
     def on_train_end(self, trainer) -> None:
         self.monitor.remove()

@@ -22,8 +22,10 @@ class Finding:
     suggestion: str
 
     def __str__(self) -> str:
-        return (f"[{self.kind}] epoch {self.epoch}: {self.message}\n  evidence: {self.evidence}"
-                f"\n  suggestion: {self.suggestion}")
+        return (
+            f"[{self.kind}] epoch {self.epoch}: {self.message}\n  evidence: {self.evidence}"
+            f"\n  suggestion: {self.suggestion}"
+        )
 
 
 @dataclass
@@ -55,8 +57,9 @@ class History:
         writer = csv.DictWriter(buffer, fieldnames=EPOCH_COLUMNS, lineterminator="\n")
         writer.writeheader()
         for row in self.epochs:
-            writer.writerow({key: ("" if row.get(key) is None else row.get(key))
-                             for key in EPOCH_COLUMNS})
+            writer.writerow(
+                {key: ("" if row.get(key) is None else row.get(key)) for key in EPOCH_COLUMNS}
+            )
         return buffer.getvalue()
 
     def state(self) -> dict[str, Any]:
@@ -66,10 +69,15 @@ class History:
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> History:
         findings = [Finding(**f) for f in state.get("findings", [])]
-        return cls(step_loss=list(state["step_loss"]), step_lr=list(state["step_lr"]),
-                   epochs=list(state["epochs"]), grad_norm_steps=list(state["grad_norm_steps"]),
-                   grad_norms={k: list(v) for k, v in state["grad_norms"].items()},
-                   findings=findings, stopped=state.get("stopped"))
+        return cls(
+            step_loss=list(state["step_loss"]),
+            step_lr=list(state["step_lr"]),
+            epochs=list(state["epochs"]),
+            grad_norm_steps=list(state["grad_norm_steps"]),
+            grad_norms={k: list(v) for k, v in state["grad_norms"].items()},
+            findings=findings,
+            stopped=state.get("stopped"),
+        )
 
     def plot(self, loss_path, accuracy_path=None) -> None:
         """Loss curves (per step and per epoch) and accuracy curves as PNG (Agg backend)."""
@@ -89,8 +97,14 @@ class History:
         figure, ax = plt.subplots(figsize=(7, 4))
         if self.step_loss:
             steps_per_epoch = len(self.step_loss) / max(len(self.epochs), 1)
-            ax.plot([(i + 1) / steps_per_epoch for i in range(len(self.step_loss))],
-                    self.step_loss, color="tab:blue", alpha=0.25, lw=0.8, label="train (step)")
+            ax.plot(
+                [(i + 1) / steps_per_epoch for i in range(len(self.step_loss))],
+                self.step_loss,
+                color="tab:blue",
+                alpha=0.25,
+                lw=0.8,
+                label="train (step)",
+            )
         epochs = self.column("epoch")
         ax.plot(epochs, self.column("train_loss"), "o-", color="tab:blue", label="train")
         if any(v is not None for v in self.column("val_loss")):

@@ -42,8 +42,9 @@ def _classifies(loss: Loss, y: np.ndarray) -> bool:
     return isinstance(loss, CrossEntropyLoss) and np.issubdtype(y.dtype, np.integer)
 
 
-def evaluate(model: Module, loss: Loss, x: np.ndarray, y: np.ndarray,
-             batch_size: int = 1024) -> tuple[float, float | None]:
+def evaluate(
+    model: Module, loss: Loss, x: np.ndarray, y: np.ndarray, batch_size: int = 1024
+) -> tuple[float, float | None]:
     """(mean loss, accuracy) over (x, y) in eval mode, batched; accuracy for class labels."""
     was_training = model.training
     model.eval()
@@ -51,7 +52,7 @@ def evaluate(model: Module, loss: Loss, x: np.ndarray, y: np.ndarray,
     classify = _classifies(loss, y)
     try:
         for start in range(0, len(x), batch_size):
-            xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
             out = model(xb)
             value = loss(out, yb)
             total += value if loss.reduction == "sum" else value * len(xb)
@@ -65,10 +66,22 @@ def evaluate(model: Module, loss: Loss, x: np.ndarray, y: np.ndarray,
 class Trainer:
     """The state of a run, as callbacks see it."""
 
-    def __init__(self, model: Module, loss: Loss, optimizer: Optimizer, x: np.ndarray,
-                 y: np.ndarray, val: Arrays | None, epochs: int, batch_size: int, seed: int,
-                 shuffle: bool, drop_last: bool, callbacks: list[Callback],
-                 grad_norm_every: int) -> None:
+    def __init__(
+        self,
+        model: Module,
+        loss: Loss,
+        optimizer: Optimizer,
+        x: np.ndarray,
+        y: np.ndarray,
+        val: Arrays | None,
+        epochs: int,
+        batch_size: int,
+        seed: int,
+        shuffle: bool,
+        drop_last: bool,
+        callbacks: list[Callback],
+        grad_norm_every: int,
+    ) -> None:
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.x, self.y, self.val = x, y, val
         self.epochs, self.batch_size = epochs, batch_size
@@ -85,19 +98,27 @@ class Trainer:
         n = len(x)
         self.steps_per_epoch = n // batch_size if drop_last else math.ceil(n / batch_size)
         if self.steps_per_epoch == 0:
-            raise ValueError(f"fit: batch_size {batch_size} with drop_last leaves no batch of "
-                             f"the {n} samples")
+            raise ValueError(
+                f"fit: batch_size {batch_size} with drop_last leaves no batch of the {n} samples"
+            )
         self.classify = _classifies(loss, y)
         self.weight_params = [(name, p) for name, p in model.named_parameters() if p.ndim >= 2]
 
     # ----------------------------------------------------------------------- checkpoints
     def save(self, path) -> None:
-        save_checkpoint(path, self.model, self.optimizer, {
-            "epoch": self.epoch, "global_step": self.global_step,
-            "samples_seen": self.samples_seen, "history": self.history.state(),
-            "rng": self.rng.bit_generator.state,
-            "callbacks": [c.state_dict() for c in self.callbacks],
-        })
+        save_checkpoint(
+            path,
+            self.model,
+            self.optimizer,
+            {
+                "epoch": self.epoch,
+                "global_step": self.global_step,
+                "samples_seen": self.samples_seen,
+                "history": self.history.state(),
+                "rng": self.rng.bit_generator.state,
+                "callbacks": [c.state_dict() for c in self.callbacks],
+            },
+        )
 
     def restore(self, path) -> None:
         meta = load_checkpoint(path, self.model, self.optimizer)
@@ -117,13 +138,20 @@ class Trainer:
 
     def _stop_non_finite(self, value: float) -> None:
         lr = self.optimizer.lr
-        self.history.stopped = (f"non-finite loss ({value}) at step {self.global_step + 1} "
-                                f"(epoch {self.epoch + 1}); training stopped")
-        self.history.add_finding(Finding(
-            "divergence", self.epoch + 1, "the loss became non-finite: training diverged",
-            f"loss {value} at step {self.global_step + 1} with learning rate {lr:g}; best "
-            f"loss so far {min(self.history.step_loss, default=math.nan):.4g}",
-            f"lower the learning rate about 10× (try {lr / 10:g}) or clip gradients"))
+        self.history.stopped = (
+            f"non-finite loss ({value}) at step {self.global_step + 1} "
+            f"(epoch {self.epoch + 1}); training stopped"
+        )
+        self.history.add_finding(
+            Finding(
+                "divergence",
+                self.epoch + 1,
+                "the loss became non-finite: training diverged",
+                f"loss {value} at step {self.global_step + 1} with learning rate {lr:g}; best "
+                f"loss so far {min(self.history.step_loss, default=math.nan):.4g}",
+                f"lower the learning rate about 10× (try {lr / 10:g}) or clip gradients",
+            )
+        )
         self.stop = True
 
     def run_epoch(self) -> dict[str, Any]:
@@ -137,7 +165,7 @@ class Trainer:
         started = time.perf_counter()
         total, seen, correct = 0.0, 0, 0
         for start in range(0, stop, size):
-            index = order[start:start + size]
+            index = order[start : start + size]
             xb, yb = x[index], y[index]
             out = model.forward(xb)
             value = loss.forward(out, yb)
@@ -167,7 +195,9 @@ class Trainer:
             "epoch": self.epoch + 1,
             "train_loss": total / seen if seen else math.nan,
             "train_acc": correct / seen if self.classify and seen else None,
-            "val_loss": None, "val_acc": None, "lr": optimizer.lr,
+            "val_loss": None,
+            "val_acc": None,
+            "lr": optimizer.lr,
         }
         if self.val is not None and not self.history.stopped:
             logs["val_loss"], logs["val_acc"] = evaluate(model, loss, *self.val)
@@ -207,8 +237,21 @@ def fit(
     callbacks = list(callbacks)
     if progress and not any(isinstance(c, ProgressBar) for c in callbacks):
         callbacks.append(ProgressBar())
-    trainer = Trainer(model, loss, optimizer, x, y, val_arrays, epochs, batch_size, seed,
-                      shuffle, drop_last, callbacks, grad_norm_every)
+    trainer = Trainer(
+        model,
+        loss,
+        optimizer,
+        x,
+        y,
+        val_arrays,
+        epochs,
+        batch_size,
+        seed,
+        shuffle,
+        drop_last,
+        callbacks,
+        grad_norm_every,
+    )
     if resume is not None:
         trainer.restore(resume)
     model.train()
