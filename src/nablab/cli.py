@@ -1,4 +1,9 @@
-"""The ``nablab`` command. Thin: it parses arguments and calls the library."""
+"""The ``nablab`` command. Thin: it parses arguments and calls the library.
+
+Choices and help texts come from the registries (datasets, activations, initializers,
+optimizers, schedules), so the command line cannot drift from the library. Building the parser
+imports only those light modules; each command imports what it needs when it runs.
+"""
 
 from __future__ import annotations
 
@@ -25,41 +30,60 @@ def _widths(text: str) -> tuple[int, ...]:
     return widths
 
 
+def _listing(registry, names=None) -> str:
+    names = registry.names() if names is None else names
+    return "; ".join(f"{n}: {registry.entry(n).summary}" for n in names)
+
+
 def _model_flags(parser: argparse.ArgumentParser) -> None:
+    from nablab.data.datasets import LOADERS
     from nablab.init import INITIALIZERS
-    from nablab.train.command import ACTIVATIONS
+    from nablab.nn.activations import ACTIVATIONS, hidden_activations
+    from nablab.train.config import DTYPES
 
     parser.add_argument(
         "--data",
         default="digits",
-        help="digits, mnist1d, moons, circles, spirals, xor, blobs, or a file "
-        "(.npz with x and y, .csv with the label last, IDX images)",
+        help=f"a built-in dataset ({', '.join(LOADERS.names())}) or a file (.npz with x and y, "
+        ".csv with the label last, IDX images with --labels)",
     )
     parser.add_argument("--labels", help="the IDX labels file, when --data is IDX images")
     parser.add_argument("--hidden", type=_widths, default=(64, 64), help="hidden sizes: 64,64")
-    parser.add_argument("--activation", choices=ACTIVATIONS, default="relu")
-    parser.add_argument("--init", choices=sorted(INITIALIZERS), default="he_normal")
+    parser.add_argument(
+        "--activation",
+        choices=hidden_activations(),
+        default="relu",
+        help=_listing(ACTIVATIONS, hidden_activations()),
+    )
+    parser.add_argument(
+        "--init",
+        choices=INITIALIZERS.names(aliases=True),
+        default="he_normal",
+        metavar="{" + ",".join(INITIALIZERS.names()) + "}",
+        help=_listing(INITIALIZERS),
+    )
     parser.add_argument("--batch-norm", action="store_true")
     parser.add_argument("--dropout", type=float, default=0.0, help="drop probability")
     parser.add_argument("--val-fraction", type=float, default=0.2)
     parser.add_argument("--no-standardize", dest="standardize", action="store_false")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from nablab.solve.commands import CHECK_HELP, SCHEMA_HELP
-    from nablab.solve.render import FORMATS
-    from nablab.train.command import OPTIMIZERS, SCHEDULES
+    from nablab import __version__
+    from nablab.optim.registry import OPTIMIZERS, SCHEDULES, training_names
+    from nablab.solve.schema_help import CHECK_HELP, FORMATS, schema_help
 
     parser = _Parser(prog="nablab", description="A lab for how neural networks learn.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"nablab {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("demo", help="run the built-in demonstration")
 
     solve = commands.add_parser(
         "solve",
         help="write the step-by-step solution of an exercise file",
-        epilog=SCHEMA_HELP,
+        epilog=schema_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     solve.add_argument("exercise", help="the exercise file (YAML)")
@@ -91,7 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train an MLP classifier and write its run folder")
     _model_flags(train)
-    train.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    train.add_argument(
+        "--optimizer",
+        choices=training_names(),
+        default="adam",
+        help=_listing(OPTIMIZERS, training_names()),
+    )
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument(
         "--momentum", type=float, default=0.9, help="for --optimizer momentum / nesterov"
@@ -101,7 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--epochs", type=int, default=20)
     train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--schedule", choices=SCHEDULES, default="none")
+    train.add_argument(
+        "--schedule", choices=SCHEDULES.names(), default="none", help=_listing(SCHEDULES)
+    )
     train.add_argument("--patience", type=int, help="early stopping on the validation loss")
     train.add_argument("--out", help="run folder: history.csv, metrics.json, plots, checkpoint")
     train.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
@@ -116,16 +147,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace):
-    from dataclasses import fields
+    from nablab.train.config import TrainConfig
 
-    from nablab.train.command import TrainConfig
-
-    names = {f.name for f in fields(TrainConfig)}
+    names = TrainConfig.field_names()
     return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     if args.command == "demo":
         from nablab.demo import run
 
@@ -137,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train":
         from nablab.train.command import train_command
 
-        return train_command(_config(args))
+        return train_command(_config(args), args.out, args.resume, args.progress)
     if args.command == "summary":
         from nablab.train.command import summary_command
 

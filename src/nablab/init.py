@@ -27,6 +27,7 @@ from collections.abc import Callable
 import numpy as np
 
 from nablab._random import RngLike, as_generator
+from nablab.registry import Registry
 
 Shape = tuple[int, ...]
 Initializer = Callable[..., np.ndarray]
@@ -109,30 +110,32 @@ def he_normal(shape: Shape, *, gain: float = 1.0, rng: RngLike = None, dtype=np.
     return _scaled(gain**2 * 2.0 / fans(shape)[0], "normal", shape, rng, dtype)
 
 
-INITIALIZERS: dict[str, Initializer] = {
-    "zeros": zeros,
-    "constant": constant,
-    "normal": normal,
-    "uniform": uniform,
-    "xavier_uniform": xavier_uniform,
-    "xavier_normal": xavier_normal,
-    "glorot_uniform": xavier_uniform,
-    "glorot_normal": xavier_normal,
-    "lecun_uniform": lecun_uniform,
-    "lecun_normal": lecun_normal,
-    "he_uniform": he_uniform,
-    "he_normal": he_normal,
-    "kaiming_uniform": he_uniform,
-    "kaiming_normal": he_normal,
-}
+INITIALIZERS: Registry[Initializer] = Registry("initializer")
+INITIALIZERS.add("zeros", zeros, "all zeros (units stay identical: the symmetry problem)")
+INITIALIZERS.add("constant", constant, "every entry equal to value")
+INITIALIZERS.add("normal", normal, "N(mean, std²), std = 1 by default")
+INITIALIZERS.add("uniform", uniform, "U(a, b), U(0, 1) by default")
+INITIALIZERS.add(
+    "xavier_uniform",
+    xavier_uniform,
+    "Var = 2/(fan_in + fan_out), uniform",
+    aliases=("glorot_uniform",),
+)
+INITIALIZERS.add(
+    "xavier_normal", xavier_normal, "Var = 2/(fan_in + fan_out), normal", aliases=("glorot_normal",)
+)
+INITIALIZERS.add("lecun_uniform", lecun_uniform, "Var = 1/fan_in, uniform")
+INITIALIZERS.add("lecun_normal", lecun_normal, "Var = 1/fan_in, normal")
+INITIALIZERS.add(
+    "he_uniform", he_uniform, "Var = 2/fan_in, uniform (for ReLU)", aliases=("kaiming_uniform",)
+)
+INITIALIZERS.add(
+    "he_normal", he_normal, "Var = 2/fan_in, normal (for ReLU)", aliases=("kaiming_normal",)
+)
 
 
 def get(init: str | Initializer) -> Initializer:
     """The initializer named ``init`` (or ``init`` itself when it is callable)."""
     if callable(init):
         return init
-    try:
-        return INITIALIZERS[init]
-    except KeyError:
-        valid = ", ".join(sorted(INITIALIZERS))
-        raise ValueError(f"unknown initializer {init!r}; valid names: {valid}") from None
+    return INITIALIZERS[init]

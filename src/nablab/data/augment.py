@@ -9,7 +9,6 @@ i = F·Rᵀ(o − c − t)/s + c; positions outside the image read ``fill``.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from nablab._random import RngLike, as_generator
 
@@ -58,6 +57,8 @@ def affine_transform(
     if not scale > 0:
         raise ValueError(f"affine_transform: scale must be > 0, got {scale}")
     matrix, offset = _inverse_map(images.shape[-2:], angle, scale, shift, flip)
+    from scipy import ndimage
+
     out = np.empty_like(images)
     for index in np.ndindex(images.shape[:-2]):
         ndimage.affine_transform(

@@ -14,6 +14,7 @@ from functools import lru_cache
 import numpy as np
 
 from nablab.data import synthetic
+from nablab.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -77,26 +78,20 @@ def _toy(maker: Callable[..., tuple[np.ndarray, np.ndarray]], name: str):
     return load
 
 
-LOADERS: dict[str, Callable[..., Dataset]] = {
-    "digits": _digits,
-    "mnist1d": _mnist1d,
-    "moons": _toy(synthetic.moons, "moons"),
-    "circles": _toy(synthetic.circles, "circles"),
-    "spirals": _toy(synthetic.spirals, "spirals"),
-    "xor": _toy(synthetic.xor, "xor"),
-    "blobs": _toy(synthetic.blobs, "blobs"),
-}
+LOADERS: Registry[Callable[..., Dataset]] = Registry("dataset")
+LOADERS.add("digits", _digits, "scikit-learn's 8×8 digits: 1797 images, 64 pixels, 10 classes")
+LOADERS.add(
+    "mnist1d", _mnist1d, "MNIST-1D: 4000 train / 1000 test signals of length 40, 10 classes"
+)
+LOADERS.add("moons", _toy(synthetic.moons, "moons"), "two interleaving half circles (2-D)")
+LOADERS.add("circles", _toy(synthetic.circles, "circles"), "a circle inside a circle (2-D)")
+LOADERS.add("spirals", _toy(synthetic.spirals, "spirals"), "interleaved spiral arms (2-D)")
+LOADERS.add("xor", _toy(synthetic.xor, "xor"), "the four quadrants, label x₁·x₂ < 0 (2-D)")
+LOADERS.add("blobs", _toy(synthetic.blobs, "blobs"), "three Gaussian clusters (2-D)")
 
 
 def load(name: str, dtype=np.float32, **options) -> Dataset:
     """A built-in dataset by name (``digits``, ``mnist1d``, ``moons``, ``circles``,
     ``spirals``, ``xor``, ``blobs``), features cast to ``dtype``. Toy sets take ``n``,
     ``noise`` and ``seed``."""
-    try:
-        loader = LOADERS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown dataset {name!r}; built in: {', '.join(LOADERS)} "
-            "(or read a file with nablab.data.read_file)"
-        ) from None
-    return loader(**options).astype(dtype)
+    return LOADERS[name](**options).astype(dtype)

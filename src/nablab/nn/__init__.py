@@ -19,6 +19,9 @@ from nablab.nn.module import Module, Parameter, Sequential
 from nablab.nn.noise import NoisyLinear
 from nablab.nn.normalization import BatchNorm1d, LayerNorm, MeanOnlyBatchNorm1d
 from nablab.nn.penalties import L1Penalty, L2Penalty, Penalty, penalized_parameters
+from nablab.nn.store import ParameterStore
+from nablab.nn.summary import Summary, summary
+from nablab.nn.transform import GaussianNoise, WeightTransform
 
 __all__ = [
     "ACTIVATIONS",
@@ -28,6 +31,7 @@ __all__ = [
     "BatchNorm1d",
     "CrossEntropyLoss",
     "Dropout",
+    "GaussianNoise",
     "Identity",
     "L1Penalty",
     "L2Penalty",
@@ -40,14 +44,18 @@ __all__ = [
     "Module",
     "NoisyLinear",
     "Parameter",
+    "ParameterStore",
     "Penalty",
     "ReLU",
     "Sequential",
     "SiLU",
     "Sigmoid",
     "Softmax",
+    "Summary",
     "Swish",
     "Tanh",
+    "WeightTransform",
     "activation",
     "penalized_parameters",
+    "summary",
 ]

@@ -6,9 +6,10 @@ Every activation keeps the input's dtype and stores by reference what its backwa
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
+from nablab.nn.kernels import sigmoid
 from nablab.nn.module import Module
+from nablab.registry import Option, Registry
 
 
 class Identity(Module):
@@ -29,7 +30,7 @@ class Sigmoid(Module):
         self._y: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._y = y = expit(x)
+        self._y = y = sigmoid(x)
         return y
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
@@ -103,7 +104,7 @@ class Swish(Module):
         self._y: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._s = s = expit(x * self.beta) if self.beta != 1.0 else expit(x)
+        self._s = s = sigmoid(x * self.beta) if self.beta != 1.0 else sigmoid(x)
         self._y = y = x * s
         return y
 
@@ -147,24 +148,47 @@ class Softmax(Module):
         return f"axis={self.axis}"
 
 
-ACTIVATIONS: dict[str, type[Module]] = {
-    "identity": Identity,
-    "linear": Identity,
-    "sigmoid": Sigmoid,
-    "tanh": Tanh,
-    "relu": ReLU,
-    "leaky_relu": LeakyReLU,
-    "swish": Swish,
-    "silu": Swish,
-    "softmax": Softmax,
-}
+ACTIVATIONS: Registry[type[Module]] = Registry("activation")
+ACTIVATIONS.add("identity", Identity, "y = x", aliases=("linear",), hidden=True)
+ACTIVATIONS.add("sigmoid", Sigmoid, "y = 1/(1 + e^(−x))", hidden=True)
+ACTIVATIONS.add("tanh", Tanh, "y = tanh(x)", hidden=True)
+ACTIVATIONS.add("relu", ReLU, "y = max(x, 0)", hidden=True)
+ACTIVATIONS.add(
+    "leaky_relu",
+    LeakyReLU,
+    "y = x for x > 0, else a·x",
+    options=(Option("negative_slope", float, 0.01, "the slope a for x ≤ 0", aliases=("slope",)),),
+    hidden=True,
+)
+ACTIVATIONS.add(
+    "swish",
+    Swish,
+    "y = x·σ(βx) (SiLU for β = 1)",
+    aliases=("silu",),
+    options=(Option("beta", float, 1.0, "the β in σ(βx)"),),
+    hidden=True,
+)
+ACTIVATIONS.add("softmax", Softmax, "y_i = e^(x_i)/Σ_j e^(x_j) over a row", hidden=False)
+
+
+def hidden_activations() -> tuple[str, ...]:
+    """The element-wise activations a hidden layer can use (softmax is an output)."""
+    return tuple(e.name for e in ACTIVATIONS.entries() if e.extra["hidden"])
 
 
 def activation(name: str, **options: float) -> Module:
-    """A new activation module by name (``"relu"``, ``"leaky_relu"``, ``"swish"``, ...)."""
-    try:
-        cls = ACTIVATIONS[name]
-    except KeyError:
-        valid = ", ".join(sorted(ACTIVATIONS))
-        raise ValueError(f"unknown activation {name!r}; valid names: {valid}") from None
-    return cls(**options)
+    """A new activation module by name (``"relu"``, ``"leaky_relu"``, ``"swish"``, ...) with
+    its options checked (``activation("leaky_relu", negative_slope=0.1)``)."""
+    entry = ACTIVATIONS.entry(name)
+    known = {
+        alias: option
+        for option in entry.options.values()
+        for alias in (option.name, *option.aliases)
+    }
+    checked = {}
+    for key, value in options.items():
+        if key not in known:
+            valid = ", ".join(entry.options) or "none"
+            raise ValueError(f"activation {entry.name!r}: unknown option {key!r}; valid: {valid}")
+        checked[known[key].name] = known[key].check(value, f"activation {entry.name!r}")
+    return entry.value(**checked)

@@ -26,6 +26,10 @@ class Linear(Module):
     ``bias="shared"`` uses one scalar b for every unit (as in classic textbook examples); its
     gradient is the sum of every entry of G. ``bias=False`` has no bias.
 
+    The weight goes through the module's weight-transform seam: with a pruning mask M or a
+    registered transform T (noise), forward uses W̃ = T(W ⊙ M), dL/dX = G W̃ᵀ, and
+    dL/dW = (∂T)ᵀ(XᵀG) ⊙ M (see :mod:`nablab.nn.transform`).
+
     Cost: forward is one matrix product and one in-place add; the input X is kept by reference
     (never copied) for backward, which is two products (one when the input needs no gradient,
     see :meth:`backward_params`) and in-place accumulations.
@@ -69,16 +73,11 @@ class Linear(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
         self._x = x
-        self._weight_used = weight = self._forward_weight()
+        self._weight_used = weight = self.transformed("weight")
         z = x @ weight
         if self.bias is not None:
             z += self.bias._data
         return z
-
-    def _forward_weight(self) -> np.ndarray:
-        """The weight this forward multiplies by: ``weight.data`` (a noisy copy in
-        :class:`~nablab.nn.NoisyLinear`). Backward uses the same one for dL/dX."""
-        return self.weight._data
 
     def _check_input(self, x: np.ndarray) -> None:
         if (
@@ -111,7 +110,7 @@ class Linear(Module):
                 f"{self.label}: expected grad_out of shape {(x.shape[0], self.out_features)}, "
                 f"got {grad_out.shape}"
             )
-        self.weight._grad += self._weight_gradient(x.T @ grad_out)
+        self.weight._grad += self.transform_gradient("weight", x.T @ grad_out)
         bias = self.bias
         if bias is not None:
             if self.bias_mode is True:
@@ -125,10 +124,6 @@ class Linear(Module):
         if ones.shape[0] != grad_out.shape[0] or ones.dtype != grad_out.dtype:
             ones = self._ones_cache = np.ones(grad_out.shape[0], grad_out.dtype)
         return ones
-
-    def _weight_gradient(self, grad_used: np.ndarray) -> np.ndarray:
-        """dL/dW from dL/d(the weight used in forward); the same array here."""
-        return grad_used
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         self._accumulate(grad_out)

@@ -5,14 +5,13 @@ The target is converted to the prediction's dtype, so a float32 model stays floa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
-from scipy.special import expit
 
-from nablab.nn.kernels import softmax_cross_entropy
-
-_REDUCTIONS = ("mean", "sum")
+from nablab.nn.kernels import sigmoid, softmax_cross_entropy
+from nablab.registry import Option, Registry
 
 # PyTorch's BCE backward divides by max(p(1 − p), ε) with ε = 1e-12 stored as a C float.
 _BCE_EPSILON = float(np.float32(1e-12))
@@ -26,12 +25,19 @@ def _as_array(value: object, what: str, where: str) -> np.ndarray:
 
 
 class Loss:
-    """Base class: subclasses implement ``forward`` (returns float) and ``backward``."""
+    """Base class: subclasses implement ``forward`` (returns float) and ``backward``.
 
-    def __init__(self, reduction: str = "mean", valid: tuple[str, ...] = _REDUCTIONS) -> None:
-        if reduction not in valid:
+    ``reductions`` lists the accepted reductions; :meth:`divisor` says, once, what each one
+    divides the summed loss by.
+    """
+
+    reductions: tuple[str, ...] = ("mean", "sum")
+
+    def __init__(self, reduction: str = "mean") -> None:
+        if reduction not in self.reductions:
             raise ValueError(
-                f"{type(self).__name__}: unknown reduction {reduction!r}; valid: {', '.join(valid)}"
+                f"{type(self).__name__}: unknown reduction {reduction!r}; "
+                f"valid: {', '.join(self.reductions)}"
             )
         self.reduction = reduction
         self._grad: Callable[[], np.ndarray] | None = None
@@ -61,8 +67,13 @@ class Loss:
             )
         return pred, target.astype(pred.dtype, copy=False)
 
+    def divisor(self, shape: tuple[int, ...]) -> int:
+        """n in L = Σ ℓ / n for a prediction of ``shape``: every element for ``"mean"``,
+        1 for ``"sum"``."""
+        return math.prod(shape) if self.reduction == "mean" else 1
+
     def _divisor(self, pred: np.ndarray) -> int:
-        return pred.size if self.reduction == "mean" else 1
+        return self.divisor(pred.shape)
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"
@@ -81,14 +92,17 @@ class MSELoss(Loss):
     ``factor=0.5`` gives the textbook E = ½ Σ (t − o)². dL/dp = 2·factor·(p − t) / n.
     """
 
+    reductions = ("mean", "sum", "batch_mean")
+
     def __init__(self, reduction: str = "mean", factor: float = 1.0) -> None:
-        super().__init__(reduction, ("mean", "sum", "batch_mean"))
+        super().__init__(reduction)
         self.factor = float(factor)
 
-    def _divisor(self, pred: np.ndarray) -> int:
+    def divisor(self, shape: tuple[int, ...]) -> int:
+        """Elements (``"mean"``), 1 (``"sum"``) or samples, the rows (``"batch_mean"``)."""
         if self.reduction == "batch_mean":
-            return pred.shape[0] if pred.ndim else 1
-        return super()._divisor(pred)
+            return shape[0] if shape else 1
+        return super().divisor(shape)
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         pred, target = self._pair(pred, target)
@@ -138,7 +152,7 @@ class BCEWithLogitsLoss(Loss):
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         pred, target = self._pair(pred, target)
         n = self._divisor(pred)
-        self._grad = lambda: (expit(pred) - target) / n
+        self._grad = lambda: (sigmoid(pred) - target) / n
         terms = np.maximum(pred, 0) - pred * target + np.log1p(np.exp(-np.abs(pred)))
         return float(terms.sum() / n)
 
@@ -163,6 +177,10 @@ class CrossEntropyLoss(Loss):
         self.correct: int | None = None
         self._rows = np.arange(0)
 
+    def divisor(self, shape: tuple[int, ...]) -> int:
+        """Samples, the rows N of (N, C) logits (``"mean"``), or 1 (``"sum"``)."""
+        return shape[0] if self.reduction == "mean" else 1
+
     def _row_index(self, n: int) -> np.ndarray:
         if len(self._rows) != n:
             self._rows = np.arange(n)
@@ -178,7 +196,7 @@ class CrossEntropyLoss(Loss):
             )
         n_rows, n_classes = logits.shape
         target = target if isinstance(target, np.ndarray) else _as_array(target, "target", where)
-        n = n_rows if self.reduction == "mean" else 1
+        n = self.divisor(logits.shape)
         if target.dtype.kind in "iu":
             if target.shape != (n_rows,):
                 raise ValueError(
@@ -217,9 +235,31 @@ class CrossEntropyLoss(Loss):
         return float(-(target * log_p).sum() / n)
 
 
-LOSSES: dict[str, type[Loss]] = {
-    "mse": MSELoss,
-    "bce": BCELoss,
-    "bce_with_logits": BCEWithLogitsLoss,
-    "cross_entropy": CrossEntropyLoss,
-}
+LOSSES: Registry[type[Loss]] = Registry("loss")
+LOSSES.add(
+    "mse",
+    MSELoss,
+    "factor·Σ(p − t)²/n on any outputs",
+    options=(
+        Option("reduction", str, "mean", "n: elements, 1, or samples", choices=MSELoss.reductions),
+        Option("factor", float, 1.0, "0.5 gives the textbook ½Σ(t − o)²", 0.0, low_open=True),
+    ),
+)
+LOSSES.add(
+    "bce",
+    BCELoss,
+    "−Σ[t·log p + (1 − t)·log(1 − p)]/n on probabilities",
+    options=(Option("reduction", str, "mean", choices=BCELoss.reductions),),
+)
+LOSSES.add(
+    "bce_with_logits",
+    BCEWithLogitsLoss,
+    "binary cross-entropy of σ(x), on logits",
+    options=(Option("reduction", str, "mean", choices=BCEWithLogitsLoss.reductions),),
+)
+LOSSES.add(
+    "cross_entropy",
+    CrossEntropyLoss,
+    "softmax cross-entropy on logits, targets as class indices or probabilities",
+    options=(Option("reduction", str, "mean", choices=CrossEntropyLoss.reductions),),
+)

@@ -4,16 +4,24 @@ A :class:`Module` computes ``forward(x)`` and, given dL/d(output), ``backward(gr
 returns dL/d(input) and *adds* dL/d(param) into each parameter's ``.grad``.
 
 Parameters own two arrays, ``data`` and ``grad``. Modules read them through the parameter on
-every call and update them only in place, so an optimizer may move both arrays into one
+every call and update them only in place, so the parameter store may hold both arrays in one
 contiguous buffer (making each a view) without the module noticing.
+
+Hooks (:meth:`Module.register_forward_hook`, :meth:`Module.register_backward_hook`) observe or
+replace what flows through a module; weight transforms
+(:meth:`Module.register_weight_transform`) change the weight a layer uses (noise, masks).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+
+MASK_SUFFIX = "_mask"
+ForwardHook = Callable[["Module", np.ndarray, np.ndarray], "np.ndarray | None"]
+BackwardHook = Callable[["Module", "np.ndarray | None", np.ndarray], "np.ndarray | None"]
 
 
 class Parameter:
@@ -22,13 +30,26 @@ class Parameter:
     ``name`` is the dotted name inside the outermost container (``"0.weight"``) once the
     parameter belongs to one, and the local name (``"weight"``) before.
 
-    Rebinding ``data`` or ``grad`` (rather than writing into them) is counted in
-    ``Parameter.rebinds``, so an optimizer that keeps parameters as views into one buffer can
-    notice and gather them again. The new array must keep the shape and dtype.
+    Once an optimizer or ``model.store`` has seen it, the parameter lives in a
+    :class:`~nablab.nn.store.ParameterStore`: ``data`` and ``grad`` are views into flat arrays
+    shared with every other parameter of that dtype. Assigning ``p.data = array`` therefore
+    writes the values in place (same shape and dtype) rather than replacing the array.
+
+    ``mask`` (``None`` or an array of 0/1 of ``data``'s shape) prunes entries: they are set to
+    zero and every optimizer keeps them exactly zero. ``curvature`` holds a per-entry curvature
+    estimate (a Hessian diagonal) once a curvature pass has written one.
     """
 
-    __slots__ = ("_data", "_grad", "name", "requires_grad")
-    rebinds = 0
+    __slots__ = (
+        "_curvature",
+        "_data",
+        "_grad",
+        "_group",
+        "_index",
+        "_mask",
+        "name",
+        "requires_grad",
+    )
 
     def __init__(self, data: np.ndarray, name: str = "", requires_grad: bool = True) -> None:
         data = np.asarray(data)
@@ -36,6 +57,10 @@ class Parameter:
             raise TypeError(f"Parameter {name!r}: data must be a floating array, got {data.dtype}")
         self._data = data
         self._grad = np.zeros_like(data)
+        self._mask: np.ndarray | None = None
+        self._curvature: np.ndarray | None = None
+        self._group = None
+        self._index = -1
         self.name = name
         self.requires_grad = requires_grad
 
@@ -45,7 +70,7 @@ class Parameter:
 
     @data.setter
     def data(self, value: np.ndarray) -> None:
-        self._data = self._checked(value, "data")
+        np.copyto(self._data, self._checked(value, "data"))
 
     @property
     def grad(self) -> np.ndarray:
@@ -53,23 +78,91 @@ class Parameter:
 
     @grad.setter
     def grad(self, value: np.ndarray) -> None:
-        self._grad = self._checked(value, "grad")
+        np.copyto(self._grad, self._checked(value, "grad"))
 
-    def _checked(self, value: np.ndarray, what: str) -> np.ndarray:
-        if (
-            not isinstance(value, np.ndarray)
-            or value.shape != self._data.shape
-            or (value.dtype != self._data.dtype)
-        ):
-            got = (getattr(value, "shape", None), getattr(value, "dtype", type(value)))
+    def _checked(self, value: object, what: str) -> np.ndarray:
+        array = np.asarray(value)
+        if array.shape != self._data.shape or array.dtype != self._data.dtype:
             raise ValueError(
-                f"Parameter {self.name!r}: new {what} must be an array of shape "
-                f"{self._data.shape} and dtype {self._data.dtype}, got {got[0]} and {got[1]} "
-                f"(write into it instead: p.{what}[...] = value)"
+                f"Parameter {self.name!r}: new {what} must have shape {self._data.shape} and "
+                f"dtype {self._data.dtype}, got {array.shape} and {array.dtype}"
             )
-        Parameter.rebinds += 1
-        return value
+        return array
 
+    # ----------------------------------------------------------------- store slots
+    @property
+    def mask(self) -> np.ndarray | None:
+        """1 keeps an entry, 0 prunes it (``None``: nothing pruned)."""
+        return self._mask
+
+    @mask.setter
+    def mask(self, value: np.ndarray | None) -> None:
+        if value is None:
+            self._clear_slot("mask")
+            return
+        mask = np.asarray(value)
+        if mask.shape != self.shape:
+            raise ValueError(
+                f"Parameter {self.name!r}: mask must have shape {self.shape}, got {mask.shape}"
+            )
+        if not np.isin(mask, (0, 1)).all():
+            raise ValueError(
+                f"Parameter {self.name!r}: mask entries must be 0 (pruned) or 1 (kept)"
+            )
+        self._slot("mask")[...] = mask
+        pruned = self._mask == 0
+        self._data[pruned] = 0
+        self._grad[pruned] = 0
+
+    @property
+    def curvature(self) -> np.ndarray | None:
+        """A per-entry curvature estimate (for instance ∂²L/∂w², the Hessian diagonal)."""
+        return self._curvature
+
+    @curvature.setter
+    def curvature(self, value: np.ndarray | None) -> None:
+        if value is None:
+            self._clear_slot("curvature")
+            return
+        self._slot("curvature")[...] = self._checked(np.asarray(value, self.dtype), "curvature")
+
+    def _slot(self, slot: str) -> np.ndarray:
+        """This parameter's segment of the store's ``slot``, made on first use."""
+        current = getattr(self, f"_{slot}")
+        if current is not None:
+            return current
+        if self._group is None:
+            array = np.ones_like(self._data) if slot == "mask" else np.zeros_like(self._data)
+        else:
+            self._group.ensure(slot)
+            array = self._group.view(slot, self._index)
+        setattr(self, f"_{slot}", array)
+        return array
+
+    def _clear_slot(self, slot: str) -> None:
+        current = getattr(self, f"_{slot}")
+        if current is None:
+            return
+        setattr(self, f"_{slot}", None)
+        group = self._group
+        if group is None:
+            return
+        current[...] = 1 if slot == "mask" else 0
+        if all(getattr(p, f"_{slot}") is None for p in group.params if p._group is group):
+            setattr(group, slot, None)
+
+    def _bind(self, group, index: int) -> None:
+        """Become views into ``group``'s flat arrays at position ``index`` (the store calls
+        this after copying the values there)."""
+        self._group, self._index = group, index
+        self._data = group.view("data", index)
+        self._grad = group.view("grad", index)
+        if self._mask is not None:
+            self._mask = group.view("mask", index)
+        if self._curvature is not None:
+            self._curvature = group.view("curvature", index)
+
+    # ----------------------------------------------------------------- array-like
     @property
     def shape(self) -> tuple[int, ...]:
         return self._data.shape
@@ -90,7 +183,30 @@ class Parameter:
         self._grad.fill(0)
 
     def __repr__(self) -> str:
-        return f"Parameter(name={self.name!r}, shape={self.shape}, dtype={self.dtype})"
+        pruned = "" if self._mask is None else f", pruned={int((self._mask == 0).sum())}"
+        return f"Parameter(name={self.name!r}, shape={self.shape}, dtype={self.dtype}{pruned})"
+
+
+class RemovableHandle:
+    """What registering a hook or transform returns: ``handle.remove()`` takes it out again."""
+
+    _next_key = 0
+
+    def __init__(self, owner: Module, registry: dict, item: Any) -> None:
+        RemovableHandle._next_key += 1
+        self.key = RemovableHandle._next_key
+        self._owner, self._registry = owner, registry
+        registry[self.key] = item
+
+    def remove(self) -> None:
+        self._registry.pop(self.key, None)
+        self._owner._refresh_dispatch()
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
 
 
 class Module:
@@ -108,6 +224,10 @@ class Module:
         self._buffers: dict[str, np.ndarray] = {}
         self._modules: dict[str, Module] = {}
         self._path = ""
+        self._forward_hooks: dict[int, ForwardHook] = {}
+        self._backward_hooks: dict[int, BackwardHook] = {}
+        self._weight_transforms: dict[str, dict[int, Any]] = {}
+        self._store = None
 
     # ----------------------------------------------------------------- registration
     def register_parameter(self, name: str, param: Parameter | None) -> Parameter | None:
@@ -167,6 +287,116 @@ class Module:
         """
         self.backward(grad_out)
 
+    # ----------------------------------------------------------------- hooks
+    def register_forward_hook(self, hook: ForwardHook) -> RemovableHandle:
+        """Call ``hook(module, input, output)`` after every forward; a non-``None`` return
+        value replaces the output. Returns a handle whose ``remove()`` unregisters it."""
+        handle = RemovableHandle(self, self._forward_hooks, hook)
+        self._refresh_dispatch()
+        return handle
+
+    def register_backward_hook(self, hook: BackwardHook) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` after every backward, once the
+        parameter gradients are accumulated; a non-``None`` return value replaces
+        dL/d(input). ``grad_input`` is ``None`` when the input needs no gradient (the first
+        layer of a model). Returns a handle whose ``remove()`` unregisters it."""
+        handle = RemovableHandle(self, self._backward_hooks, hook)
+        self._refresh_dispatch()
+        return handle
+
+    def _refresh_dispatch(self) -> None:
+        """Route forward/backward through the hooks while there are any; without hooks the
+        calls go straight to the methods (no cost on the hot path)."""
+        attributes = self.__dict__
+        if self._forward_hooks:
+            attributes["forward"] = self._hooked_forward
+        else:
+            attributes.pop("forward", None)
+        if self._backward_hooks:
+            attributes["backward"] = self._hooked_backward
+            attributes["backward_params"] = self._hooked_backward_params
+        else:
+            attributes.pop("backward", None)
+            attributes.pop("backward_params", None)
+
+    def _hooked_forward(self, x: np.ndarray) -> np.ndarray:
+        y = type(self).forward(self, x)
+        for hook in list(self._forward_hooks.values()):
+            replaced = hook(self, x, y)
+            if replaced is not None:
+                y = replaced
+        return y
+
+    def _hooked_backward(self, grad_out: np.ndarray) -> np.ndarray:
+        grad_in = type(self).backward(self, grad_out)
+        for hook in list(self._backward_hooks.values()):
+            replaced = hook(self, grad_in, grad_out)
+            if replaced is not None:
+                grad_in = replaced
+        return grad_in
+
+    def _hooked_backward_params(self, grad_out: np.ndarray) -> None:
+        type(self).backward_params(self, grad_out)
+        for hook in list(self._backward_hooks.values()):
+            hook(self, None, grad_out)
+
+    # ----------------------------------------------------------------- weight transforms
+    def register_weight_transform(self, transform: Any, name: str = "weight") -> RemovableHandle:
+        """Apply ``transform`` to parameter ``name`` wherever this module uses it.
+
+        A transform has ``forward(module, w) -> w̃`` and ``backward(module, dL/dw̃) -> dL/dw``
+        (see :mod:`nablab.nn.transform`). Transforms run in registration order after the
+        parameter's mask: W̃ = T_k(⋯T_1(W ⊙ M)). Layers read their weight through
+        :meth:`transformed` and pass its gradient through :meth:`transform_gradient`.
+        """
+        if name not in self._params or self._params[name] is None:
+            raise ValueError(
+                f"{self.label}: no parameter {name!r} to transform; parameters: "
+                f"{sorted(self._params)}"
+            )
+        return RemovableHandle(self, self._weight_transforms.setdefault(name, {}), transform)
+
+    def weight_transforms(self, name: str = "weight") -> list[Any]:
+        return list(self._weight_transforms.get(name, {}).values())
+
+    def transformed(self, name: str = "weight") -> np.ndarray:
+        """The parameter as forward uses it: W̃ = T_k(⋯T_1(W ⊙ M)) (W itself when it has no
+        mask and no transforms; never a copy then)."""
+        param = self._params[name]
+        w = param._data
+        if param._mask is not None:
+            w = w * param._mask
+        transforms = self._weight_transforms.get(name)
+        if transforms:
+            for transform in list(transforms.values()):
+                w = transform.forward(self, w)
+        return w
+
+    def transform_gradient(self, name: str, grad: np.ndarray) -> np.ndarray:
+        """dL/dW from dL/dW̃ through the transforms in reverse order, then the mask:
+        dL/dW = (∂T_1ᵀ ⋯ ∂T_kᵀ dL/dW̃) ⊙ M. May work in place on ``grad``."""
+        transforms = self._weight_transforms.get(name)
+        if transforms:
+            for transform in reversed(list(transforms.values())):
+                grad = transform.backward(self, grad)
+        mask = self._params[name]._mask
+        if mask is not None:
+            grad *= mask
+        return grad
+
+    # ----------------------------------------------------------------- the store
+    @property
+    def store(self):
+        """The :class:`~nablab.nn.store.ParameterStore` holding every parameter of this model
+        (made on first use; optimizers given these parameters share it)."""
+        from nablab.nn.store import ParameterStore
+
+        params = self.parameters()
+        store = self._store
+        if store is None or not store.holds_exactly(params):
+            self._store = store = ParameterStore.of(params)
+        return store
+
     def _require_forward(self, cached: Any) -> None:
         if cached is None:
             raise RuntimeError(f"{self.label}: backward() called before forward()")
@@ -209,10 +439,18 @@ class Module:
         return self.train(False)
 
     # ----------------------------------------------------------------- state
+    def named_masks(self) -> Iterator[tuple[str, np.ndarray]]:
+        """The pruning mask of every masked parameter, as ``"<parameter>_mask"``."""
+        for name, param in self.named_parameters():
+            if param.mask is not None:
+                yield f"{name}{MASK_SUFFIX}", param.mask
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        """A plain dict of copies of every parameter and buffer, keyed by dotted name."""
+        """A plain dict of copies of every parameter, buffer and pruning mask
+        (``"0.weight_mask"``), keyed by dotted name."""
         state = {name: p.data.copy() for name, p in self.named_parameters()}
         state.update({name: b.copy() for name, b in self.named_buffers()})
+        state.update({name: m.copy() for name, m in self.named_masks()})
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
@@ -220,10 +458,21 @@ class Module:
 
         Every key must be present, no key may be extra, and each array must have the exact shape
         and dtype of the array it replaces; otherwise ``KeyError``/``ValueError`` names the key
-        and nothing is modified.
+        and nothing is modified. A ``"<parameter>_mask"`` key prunes that parameter (a pruned
+        model's state loads into a fresh model of the same shape).
         """
-        targets = {name: p.data for name, p in self.named_parameters()}
+        params = dict(self.named_parameters())
+        targets = {name: p.data for name, p in params.items()}
         targets.update(dict(self.named_buffers()))
+        masked = {f"{name}{MASK_SUFFIX}": p for name, p in params.items() if p.mask is not None}
+        masked.update(
+            {
+                key: params[key[: -len(MASK_SUFFIX)]]
+                for key in state
+                if key.endswith(MASK_SUFFIX) and key[: -len(MASK_SUFFIX)] in params
+            }
+        )
+        targets.update({key: param.data for key, param in masked.items()})
         missing = sorted(set(targets) - set(state))
         extra = sorted(set(state) - set(targets))
         if missing or extra:
@@ -246,7 +495,10 @@ class Module:
                     f"expected {target.dtype}"
                 )
         for name, target in targets.items():
-            np.copyto(target, state[name])
+            if name not in masked:
+                np.copyto(target, state[name])
+        for name, param in masked.items():
+            param.mask = state[name]
 
     def extra_repr(self) -> str:
         return ""

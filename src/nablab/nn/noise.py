@@ -1,4 +1,4 @@
-"""Gaussian weight noise on a linear layer, resampled at every training forward."""
+"""A linear layer trained with Gaussian weight noise: ``Linear`` plus one weight transform."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import numpy as np
 
 from nablab._random import RngLike, as_generator
 from nablab.nn.linear import Linear
+from nablab.nn.transform import NOISE_KINDS, GaussianNoise
 
-NOISE_KINDS = ("multiplicative", "additive")
+__all__ = ["NOISE_KINDS", "NoisyLinear"]
 
 
 class NoisyLinear(Linear):
@@ -19,8 +20,9 @@ class NoisyLinear(Linear):
     Forward is Z = X W̃ + b and dL/dX = G W̃ᵀ. The noise is drawn anew at every training forward
     (``last_noise`` holds it) and is absent in eval. For one linear unit with squared error,
     multiplicative noise adds (σ²/2)·Σ w_i² x_i² to the expected loss: an L2 penalty weighted
-    by the input's energy. :meth:`from_linear` adds noise to an existing layer, sharing its
-    parameters.
+    by the input's energy. The noise is a :class:`~nablab.nn.transform.GaussianNoise` weight
+    transform, so any layer with a weight can have it; :meth:`from_linear` adds noise to an
+    existing layer, sharing its parameters.
     """
 
     def __init__(
@@ -33,13 +35,31 @@ class NoisyLinear(Linear):
         **linear,
     ) -> None:
         super().__init__(in_features, out_features, **linear)
-        if not sigma >= 0:
-            raise ValueError(f"NoisyLinear: sigma must be >= 0, got {sigma}")
-        if noise not in NOISE_KINDS:
-            raise ValueError(f"NoisyLinear: noise must be one of {NOISE_KINDS}, got {noise!r}")
-        self.sigma, self.noise = float(sigma), noise
-        self.noise_rng = as_generator(noise_rng)
-        self.last_noise: np.ndarray | None = None
+        try:
+            self.noise_transform = GaussianNoise(sigma, noise, noise_rng)
+        except ValueError as error:
+            raise ValueError(f"NoisyLinear: {str(error).split(': ', 1)[1]}") from None
+        self.register_weight_transform(self.noise_transform)
+
+    @property
+    def sigma(self) -> float:
+        return self.noise_transform.sigma
+
+    @property
+    def noise(self) -> str:
+        return self.noise_transform.kind
+
+    @property
+    def noise_rng(self) -> np.random.Generator:
+        return self.noise_transform.rng
+
+    @noise_rng.setter
+    def noise_rng(self, rng: RngLike) -> None:
+        self.noise_transform.rng = as_generator(rng)
+
+    @property
+    def last_noise(self) -> np.ndarray | None:
+        return self.noise_transform.last_noise
 
     @classmethod
     def from_linear(
@@ -59,21 +79,6 @@ class NoisyLinear(Linear):
         noisy.register_parameter("weight", layer.weight)
         noisy.register_parameter("bias", layer.bias)
         return noisy
-
-    def _forward_weight(self) -> np.ndarray:
-        weight = self.weight.data
-        if not self.training or self.sigma == 0:
-            self.last_noise = None
-            return weight
-        center = 1.0 if self.noise == "multiplicative" else 0.0
-        noise = self.noise_rng.normal(center, self.sigma, size=weight.shape)
-        self.last_noise = noise = noise.astype(weight.dtype, copy=False)
-        return weight * noise if self.noise == "multiplicative" else weight + noise
-
-    def _weight_gradient(self, grad_used: np.ndarray) -> np.ndarray:
-        if self.noise == "multiplicative" and self.last_noise is not None:
-            grad_used *= self.last_noise
-        return grad_used
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, sigma={self.sigma}, noise={self.noise!r}"

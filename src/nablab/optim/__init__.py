@@ -7,6 +7,7 @@ from nablab.optim.clip import clip_grad_norm
 from nablab.optim.lr_finder import LRRangeResult, lr_range_test
 from nablab.optim.newton import Newton
 from nablab.optim.optimizer import Optimizer
+from nablab.optim.registry import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
 from nablab.optim.schedules import (
     CosineAnnealingLR,
     ExponentialLR,
@@ -19,17 +20,9 @@ from nablab.optim.sgd import SGD
 Adagrad = AdaGrad
 RMSprop = RMSProp
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {
-    "sgd": SGD,
-    "adagrad": AdaGrad,
-    "rmsprop": RMSProp,
-    "adam": Adam,
-    "adamw": AdamW,
-    "newton": Newton,
-}
-
 __all__ = [
     "OPTIMIZERS",
+    "SCHEDULES",
     "SGD",
     "AdaGrad",
     "Adagrad",
@@ -48,4 +41,6 @@ __all__ = [
     "centralize",
     "clip_grad_norm",
     "lr_range_test",
+    "make_optimizer",
+    "make_schedule",
 ]

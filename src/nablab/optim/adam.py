@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import replace
 
 from nablab.nn.module import Parameter
 from nablab.optim import kernels
-from nablab.optim.adaptive import _check_placement
-from nablab.optim.optimizer import Optimizer, check_hyper
+from nablab.optim.adaptive import eps_option
+from nablab.optim.optimizer import CENTRALIZE, EPS_PLACEMENT, LR, WEIGHT_DECAY, Optimizer
+from nablab.registry import Option
+
+BETA = Option("beta", float, help="decay of a moving average", low=0.0, high=1.0, high_open=True)
 
 
 class Adam(Optimizer):
@@ -24,6 +28,17 @@ class Adam(Optimizer):
     ``weight_decay`` is coupled (added to g); see :class:`AdamW` for the decoupled form.
     """
 
+    options = (
+        LR,
+        Option("betas", tuple, (0.9, 0.999), "(β₁, β₂), each in [0, 1)"),
+        eps_option(1e-8),
+        WEIGHT_DECAY,
+        Option("amsgrad", bool, False, "divide by the largest v seen so far"),
+        Option("bias_correction", bool, True, "divide m by 1 − β₁ᵗ and v by 1 − β₂ᵗ"),
+        EPS_PLACEMENT,
+        CENTRALIZE,
+    )
+
     def __init__(
         self,
         params: Iterable[Parameter],
@@ -37,16 +52,15 @@ class Adam(Optimizer):
         centralize: str | None = None,
     ) -> None:
         owner = type(self).__name__
-        if len(betas) != 2:
+        if not isinstance(betas, tuple | list) or len(betas) != 2:
             raise ValueError(f"{owner}: betas must be a pair (β₁, β₂), got {betas!r}")
-        self.betas = (
-            check_hyper(owner, "betas[0]", betas[0], 0.0, 1.0, high_open=True),
-            check_hyper(owner, "betas[1]", betas[1], 0.0, 1.0, high_open=True),
+        self.betas = tuple(
+            replace(BETA, name=f"betas[{i}]").check(beta, owner) for i, beta in enumerate(betas)
         )
-        self.eps = check_hyper(owner, "eps", eps)
-        self.amsgrad = bool(amsgrad)
-        self.bias_correction = bool(bias_correction)
-        self.eps_placement = _check_placement(owner, eps_placement)
+        self.eps = self._option("eps", eps)
+        self.amsgrad = self._option("amsgrad", amsgrad)
+        self.bias_correction = self._option("bias_correction", bias_correction)
+        self.eps_placement = self._option("eps_placement", eps_placement)
         super().__init__(params, lr, weight_decay, centralize)
 
     def _active_state_names(self) -> tuple[str, ...]:
@@ -68,7 +82,7 @@ class Adam(Optimizer):
             1.0 - beta2,
             self.eps,
         )
-        kernels.adam(
+        kernels.rule("adam")(
             w,
             g,
             state["m"],

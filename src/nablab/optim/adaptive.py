@@ -10,15 +10,15 @@ from collections.abc import Iterable
 
 from nablab.nn.module import Parameter
 from nablab.optim import kernels
-from nablab.optim.optimizer import Optimizer, check_hyper
+from nablab.optim.optimizer import CENTRALIZE, EPS_PLACEMENT, LR, WEIGHT_DECAY, Optimizer
+from nablab.registry import Option
 
-EPS_PLACEMENTS = ("outside", "inside")
+EPS_PLACEMENTS = EPS_PLACEMENT.choices
 
 
-def _check_placement(owner: str, placement: str) -> str:
-    if placement not in EPS_PLACEMENTS:
-        raise ValueError(f"{owner}: eps_placement must be 'outside' or 'inside', got {placement!r}")
-    return placement
+def eps_option(default: float) -> Option:
+    """ε > 0: with ε = 0 a zero gradient divides 0 by 0."""
+    return Option("eps", float, default, "ε, keeps the division finite", 0.0, low_open=True)
 
 
 class AdaGrad(Optimizer):
@@ -30,6 +30,15 @@ class AdaGrad(Optimizer):
     """
 
     state_names = ("sum",)
+    options = (
+        LR,
+        Option("lr_decay", float, 0.0, "lr_t = lr / (1 + (t − 1)·lr_decay)", 0.0),
+        WEIGHT_DECAY,
+        Option("initial_accumulator_value", float, 0.0, "where s starts", 0.0),
+        eps_option(1e-10),
+        EPS_PLACEMENT,
+        CENTRALIZE,
+    )
 
     def __init__(
         self,
@@ -42,20 +51,20 @@ class AdaGrad(Optimizer):
         eps_placement: str = "outside",
         centralize: str | None = None,
     ) -> None:
-        owner = type(self).__name__
-        self.lr_decay = check_hyper(owner, "lr_decay", lr_decay)
-        self.initial_accumulator_value = check_hyper(
-            owner, "initial_accumulator_value", initial_accumulator_value
+        self.lr_decay = self._option("lr_decay", lr_decay)
+        self.initial_accumulator_value = self._option(
+            "initial_accumulator_value", initial_accumulator_value
         )
-        self.eps = check_hyper(owner, "eps", eps)
-        self.eps_placement = _check_placement(owner, eps_placement)
+        self.eps = self._option("eps", eps)
+        self.eps_placement = self._option("eps_placement", eps_placement)
         super().__init__(params, lr, weight_decay, centralize)
-        for state in self._state:
-            state["sum"].fill(self.initial_accumulator_value)
+
+    def _initial_state(self, name: str) -> float:
+        return self.initial_accumulator_value
 
     def _update(self, w, g, state, decay) -> None:
         clr = self.lr / (1.0 + (self.step_count - 1) * self.lr_decay)
-        kernels.adagrad(
+        kernels.rule("adagrad")(
             w, g, state["sum"], self._h(w, clr, decay, self.eps), self.eps_placement == "inside"
         )
 
@@ -70,6 +79,19 @@ class RMSProp(Optimizer):
         momentum μ > 0: b ← μ·b + d, w ← w − lr·b;  else w ← w − lr·d
     """
 
+    options = (
+        LR,
+        Option(
+            "alpha", float, 0.99, "smoothing constant α of the squared-gradient average", 0.0, 1.0
+        ),
+        eps_option(1e-8),
+        WEIGHT_DECAY,
+        Option("momentum", float, 0.0, "momentum coefficient μ", 0.0, 1.0),
+        Option("centered", bool, False, "divide by the estimated variance r − ḡ²"),
+        EPS_PLACEMENT,
+        CENTRALIZE,
+    )
+
     def __init__(
         self,
         params: Iterable[Parameter],
@@ -82,12 +104,11 @@ class RMSProp(Optimizer):
         eps_placement: str = "outside",
         centralize: str | None = None,
     ) -> None:
-        owner = type(self).__name__
-        self.alpha = check_hyper(owner, "alpha", alpha, 0.0, 1.0)
-        self.eps = check_hyper(owner, "eps", eps)
-        self.momentum = check_hyper(owner, "momentum", momentum, 0.0, 1.0)
-        self.centered = bool(centered)
-        self.eps_placement = _check_placement(owner, eps_placement)
+        self.alpha = self._option("alpha", alpha)
+        self.eps = self._option("eps", eps)
+        self.momentum = self._option("momentum", momentum)
+        self.centered = self._option("centered", centered)
+        self.eps_placement = self._option("eps_placement", eps_placement)
         super().__init__(params, lr, weight_decay, centralize)
 
     def _active_state_names(self) -> tuple[str, ...]:
@@ -101,7 +122,7 @@ class RMSProp(Optimizer):
     def _update(self, w, g, state, decay) -> None:
         empty = self._empty[w.dtype]
         h = self._h(w, self.lr, decay, self.alpha, 1.0 - self.alpha, self.eps, self.momentum)
-        kernels.rmsprop(
+        kernels.rule("rmsprop")(
             w,
             g,
             state["square_avg"],

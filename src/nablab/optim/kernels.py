@@ -1,7 +1,11 @@
-"""Fused update kernels: each optimizer's rule as one pass over flat arrays, compiled by numba.
+"""The optimizer rules as numba kernels: one fused pass over flat arrays per step.
 
-Each kernel reads and writes every element once, in the order of operations of PyTorch's
-single-tensor implementation, so float64 results agree with ``torch.optim`` to rounding.
+These are accelerators of the NumPy references in :mod:`nablab.optim.rules`: the same formulas,
+written per element in the same order of operations, so results are bit-identical (tested).
+Optimizers call :func:`rule`, which picks the kernel or the reference by
+:func:`nablab.backend.kernels`. numba is imported, and a kernel compiled (or loaded from its
+cache), the first time that kernel runs.
+
 ``error_model="numpy"`` lets division and square root vectorize, and so does keeping the loop
 body free of data-dependent branches: the weight-decay term λ·w is always computed (exact for
 λ = 0 and finite w) and options arrive as booleans, which LLVM hoists out of the loop. Scalars
@@ -11,60 +15,70 @@ Large buffers are cut into contiguous chunks updated by a small thread pool (the
 the GIL; every element is independent, so results are identical). Numba's own OpenMP threads are
 not used: after a parallel region they spin, and next to a BLAS library's threads in the
 following matrix products that costs several times the update itself.
-
-Moving averages are written m + (1 − β)·(g − m): PyTorch's ``lerp`` takes that form for weights
-below ½ (every usual β) and an algebraically equal one otherwise, which differs in rounding only;
-the one-form loop vectorizes, a branch inside it would not.
-
-The Python formulas live in the optimizers' docstrings; here they are written per element.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
 
+from nablab import backend
+from nablab.optim import rules
+
 PARALLEL_MIN_SIZE = 1 << 21
-THREADS = max(1, min(os.cpu_count() or 1, 8))
 _pool: ThreadPoolExecutor | None = None
+_pool_size = 0
 
 
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(THREADS - 1, thread_name_prefix="nablab-kernel")
+def _executor(workers: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    if _pool is None or _pool_size != workers:
+        if _pool is not None:
+            _pool.shutdown(wait=False)
+        _pool = ThreadPoolExecutor(workers, thread_name_prefix="nablab-kernel")
+        _pool_size = workers
     return _pool
 
 
 class Kernel:
-    """A rule compiled once (serial, nogil); large buffers are split across a thread pool.
+    """A rule compiled on first use (serial, nogil); large buffers are split across threads.
 
     The rule takes ``w``, then ``per_element`` arrays as long as ``w`` (gradient, state), then
     the hyperparameter array ``h`` and boolean options.
     """
 
     def __init__(self, rule: Callable, per_element: int) -> None:
-        self.serial = numba.njit(cache=True, error_model="numpy", nogil=True)(rule)
+        self.rule = rule
         self.per_element = per_element
+        self._serial: Callable | None = None
+        self.__doc__ = rule.__doc__
+
+    @property
+    def serial(self) -> Callable:
+        if self._serial is None:
+            import numba
+
+            self._serial = numba.njit(cache=True, error_model="numpy", nogil=True)(self.rule)
+        return self._serial
 
     def __call__(self, w: np.ndarray, *args) -> None:
         n = w.size
-        if n < PARALLEL_MIN_SIZE or THREADS == 1:
+        threads = backend.get_num_threads()
+        if n < PARALLEL_MIN_SIZE or threads == 1:
             self.serial(w, *args)
             return
         k = self.per_element
-        bounds = np.linspace(0, n, THREADS + 1).astype(int)
+        bounds = np.linspace(0, n, threads + 1).astype(int)
         chunks = [
             (w[lo:hi], *(a[lo:hi] if a.size else a for a in args[:k]), *args[k:])
             for lo, hi in itertools.pairwise(bounds)
         ]
-        futures = [_executor().submit(self.serial, *chunk) for chunk in chunks[1:]]
-        self.serial(*chunks[0])  # the calling thread takes the first chunk
+        serial = self.serial
+        futures = [_executor(threads - 1).submit(serial, *chunk) for chunk in chunks[1:]]
+        serial(*chunks[0])  # the calling thread takes the first chunk
         for future in futures:
             future.result()
 
@@ -158,3 +172,20 @@ def adam(w, g, m, v, vmax, h, inside, amsgrad):
             vmax[i] = vi
         denom = np.sqrt(vi / bc2 + eps) if inside else np.sqrt(vi) / root_bc2 + eps
         w[i] = wi - step_size * (mi / denom)
+
+
+ACCELERATED = {
+    "sgd_plain": sgd_plain,
+    "sgd_buffer": sgd_buffer,
+    "sgd_velocity": sgd_velocity,
+    "adagrad": adagrad,
+    "rmsprop": rmsprop,
+    "adam": adam,
+}
+
+
+def rule(name: str) -> Callable:
+    """The rule ``name`` as the current backend runs it: the numba kernel or the reference."""
+    if backend.kernels() == "numba":
+        return ACCELERATED[name]
+    return rules.REFERENCE[name]

@@ -8,7 +8,8 @@ import numpy as np
 
 from nablab.analysis.hessian import DEFAULT_MAX_PARAMS, check_size, hessian
 from nablab.nn.module import Parameter
-from nablab.optim.optimizer import Closure, Optimizer, check_hyper
+from nablab.optim.optimizer import LR, Closure, Optimizer
+from nablab.registry import Option
 
 
 class Newton(Optimizer):
@@ -20,6 +21,13 @@ class Newton(Optimizer):
     with lr = 1 lands on the minimum. Afterwards ``.grad`` holds ∇L at the point before the step.
     """
 
+    options = (
+        LR,
+        Option("damping", float, 0.0, "solve (H + damping·I) d = ∇L", 0.0),
+        Option("max_params", int, 2000, "refuse models with more parameters", 1),
+        Option("eps", float, 1e-5, "finite-difference step for the Hessian", 0.0, low_open=True),
+    )
+
     def __init__(
         self,
         params: Iterable[Parameter],
@@ -30,13 +38,13 @@ class Newton(Optimizer):
         eps: float = 1e-5,
     ) -> None:
         super().__init__(params, lr)
-        if len(self._groups) != 1:
+        if len({p.dtype for p in self.params}) != 1:
             raise ValueError("Newton: all parameters must share one dtype")
         check_size(self.params, max_params, "Newton")
-        self.damping = check_hyper("Newton", "damping", damping)
+        self.damping = self._option("damping", damping)
         self.exact_hessian = hessian
-        self.max_params = max_params
-        self.eps = eps
+        self.max_params = self._option("max_params", max_params)
+        self.eps = self._option("eps", eps)
         self.last_hessian: np.ndarray | None = None
 
     def step(self, closure: Closure | None = None) -> float:
@@ -46,9 +54,8 @@ class Newton(Optimizer):
                 "gradients (it evaluates them around w to build the Hessian)"
             )
         self._ensure_bound()
-        group = self._groups[0]
         loss = self._evaluate(closure)
-        gradient = group.grad.astype(np.float64)
+        gradient = np.concatenate([p.grad.ravel() for p in self.params]).astype(np.float64)
         matrix = hessian(closure, self.params, self.eps, self.max_params, self.exact_hessian)
         self.last_hessian = matrix
         system = matrix + self.damping * np.eye(len(gradient))
@@ -58,7 +65,11 @@ class Newton(Optimizer):
             raise ValueError(
                 "Newton: the Hessian is singular at this point; use damping > 0"
             ) from None
-        np.copyto(group.grad, gradient)
         self.step_count += 1
-        group.data -= (self.lr * direction).astype(group.dtype)
+        offset = 0
+        for param in self.params:
+            step = direction[offset : offset + param.size].reshape(param.shape)
+            param.grad[...] = gradient[offset : offset + param.size].reshape(param.shape)
+            param.data[...] -= (self.lr * step).astype(param.dtype)
+            offset += param.size
         return loss

@@ -9,7 +9,8 @@ import numpy as np
 
 from nablab.nn.module import Parameter
 from nablab.optim import kernels
-from nablab.optim.optimizer import Closure, Optimizer, check_hyper
+from nablab.optim.optimizer import CENTRALIZE, LR, WEIGHT_DECAY, Closure, Optimizer
+from nablab.registry import Option
 
 Nesterov = bool | Literal["lookahead"]
 
@@ -36,6 +37,28 @@ class SGD(Optimizer):
     and applies the momentum update with that gradient. It returns the look-ahead loss.
     """
 
+    options = (
+        LR,
+        Option("momentum", float, 0.0, "momentum coefficient μ", 0.0, 1.0),
+        Option("dampening", float, 0.0, "scales g in b ← μb + (1 − dampening)g", 0.0, 1.0),
+        Option(
+            "nesterov",
+            (bool, str),
+            False,
+            "true: PyTorch's Nesterov form; lookahead: gradient at w + μv",
+            choices=(False, True, "lookahead"),
+        ),
+        WEIGHT_DECAY,
+        Option(
+            "convention",
+            str,
+            "pytorch",
+            "pytorch: b ← μb + g, w ← w − lr·b; velocity: v ← μv − lr·g, w ← w + v",
+            choices=("pytorch", "velocity"),
+        ),
+        CENTRALIZE,
+    )
+
     def __init__(
         self,
         params: Iterable[Parameter],
@@ -48,16 +71,10 @@ class SGD(Optimizer):
         centralize: str | None = None,
     ) -> None:
         owner = type(self).__name__
-        self.momentum = check_hyper(owner, "momentum", momentum, 0.0, 1.0)
-        self.dampening = check_hyper(owner, "dampening", dampening, 0.0, 1.0)
-        if convention not in ("pytorch", "velocity"):
-            raise ValueError(
-                f"{owner}: convention must be 'pytorch' or 'velocity', got {convention!r}"
-            )
-        if nesterov not in (False, True, "lookahead"):
-            raise ValueError(
-                f"{owner}: nesterov must be False, True or 'lookahead', got {nesterov!r}"
-            )
+        self.momentum = self._option("momentum", momentum)
+        self.dampening = self._option("dampening", dampening)
+        convention = self._option("convention", convention)
+        nesterov = self._option("nesterov", nesterov)
         if nesterov and (self.momentum == 0 or self.dampening != 0):
             raise ValueError(
                 f"{owner}: Nesterov momentum requires momentum > 0 and zero "
@@ -76,21 +93,21 @@ class SGD(Optimizer):
 
     def _update(self, w, g, state, decay) -> None:
         if not self.momentum:
-            kernels.sgd_plain(w, g, self._h(w, self.lr, decay))
+            kernels.rule("sgd_plain")(w, g, self._h(w, self.lr, decay))
         elif self.convention == "pytorch":
             h = self._h(w, self.lr, decay, self.momentum, 1.0 - self.dampening)
-            kernels.sgd_buffer(
+            kernels.rule("sgd_buffer")(
                 w, g, state["momentum_buffer"], h, self.nesterov is True, self.step_count == 1
             )
         else:
             h = self._h(w, self.lr, decay, self.momentum)
-            kernels.sgd_velocity(w, g, state["velocity"], h, self.nesterov is True)
+            kernels.rule("sgd_velocity")(w, g, state["velocity"], h, self.nesterov is True)
 
-    def _lookahead_shift(self, index: int) -> np.ndarray:
+    def _lookahead_shift(self, run) -> np.ndarray:
         """The displacement from w to the look-ahead point: μ·v, or −lr·μ·b."""
         if self.convention == "velocity":
-            return self._state[index]["velocity"] * self.momentum
-        return self._state[index]["momentum_buffer"] * (-self.lr * self.momentum)
+            return run.state["velocity"] * self.momentum
+        return run.state["momentum_buffer"] * (-self.lr * self.momentum)
 
     def step(self, closure: Closure | None = None) -> float | None:
         if self.nesterov != "lookahead":
@@ -102,16 +119,16 @@ class SGD(Optimizer):
                 "opt.step(lambda: ...)"
             )
         self._ensure_bound()
-        saved = [group.data.copy() for group in self._groups]
-        for index, group in enumerate(self._groups):
-            group.data += self._lookahead_shift(index)
+        saved = [run.w.copy() for run in self._runs]
+        for run in self._runs:
+            run.w += self._lookahead_shift(run)
         try:
             loss = self._evaluate(closure)
-            lookahead = [group.data.copy() for group in self._groups]
+            lookahead = [run.w.copy() for run in self._runs]
         finally:
-            for group, data in zip(self._groups, saved, strict=True):
-                np.copyto(group.data, data)
+            for run, data in zip(self._runs, saved, strict=True):
+                np.copyto(run.w, data)
         self.step_count += 1
-        for index, group in enumerate(self._groups):
-            self._update_group(index, group, at=lookahead[index])
+        for run, point in zip(self._runs, lookahead, strict=True):
+            self._update_run(run, at=point)
         return loss

@@ -18,16 +18,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nablab import nn
-from nablab.optim import OPTIMIZERS, Optimizer
+from nablab.optim import Optimizer
+from nablab.optim.registry import OPTIMIZERS
 from nablab.solve.spec import (
     ActivationLayer,
     BatchNormLayer,
     DropoutLayer,
     Exercise,
     ExerciseError,
-    LeakyReLULayer,
     LinearLayer,
-    SwishLayer,
 )
 
 DTYPE = np.float64
@@ -70,12 +69,8 @@ class Built:
         self.by_name = {s.name: s for s in self.scalars}
 
 
-def _activation(layer) -> nn.Module:
-    if isinstance(layer, LeakyReLULayer):
-        return nn.LeakyReLU(layer.slope)
-    if isinstance(layer, SwishLayer):
-        return nn.Swish(layer.beta)
-    return nn.activation(layer.type)
+def _activation(layer: ActivationLayer) -> nn.Module:
+    return nn.activation(layer.type, **layer.options())
 
 
 def _linear(layer: LinearLayer) -> nn.Linear:
@@ -152,7 +147,7 @@ def build(
             module = nn.Dropout(layer.p, mode=layer.mode, rng=0)
             module.set_mask(np.array(layer.mask, dtype=bool))
         else:
-            assert isinstance(layer, ActivationLayer | LeakyReLULayer | SwishLayer)
+            assert isinstance(layer, ActivationLayer)
             module = _activation(layer)
         prefix = _PREFIX.get(layer.type, "a")
         output_names.append(

@@ -10,47 +10,11 @@ from nablab._io import write_atomic
 from nablab.solve.check import Report, check, load_answers
 from nablab.solve.derive import solution_document
 from nablab.solve.render import print_rich, render
+from nablab.solve.schema_help import schema_help
 from nablab.solve.spec import ExerciseError, load_exercise
 from nablab.solve.trace import run
 
-SCHEMA_HELP = """\
-exercise file (YAML):
-  title: text                              optional
-  description: text                        optional, shown above the solution
-  inputs: [[x11, x12], ...]                one row per sample
-  targets: [[t11, t12], ...]               rows; or class indices [2, 0, ...] for cross_entropy
-  input_names: [i1, i2]                    optional (default x1, x2, ...)
-  target_names: [t1, t2]                   optional (default t1, t2, ...)
-  layers:                                  in order; a linear layer's weights are (inputs, units)
-    - type: linear
-      weights: [[w11, w12], [w21, w22]]    column j feeds unit j
-      bias: 0.35 | [b1, b2]                number: shared by the layer; list: per unit; omit: none
-      names: {weights: [[w1, w3], [w2, w4]], bias: b1}    optional scalar names
-      output_names: [net_h1, net_h2]       optional
-      update_weights: true                 optional
-      update_bias: true                    optional
-    - {type: sigmoid | tanh | relu | identity | softmax, output_names: [...]}
-    - {type: leaky_relu, slope: 0.01}
-    - {type: swish, beta: 1.0}
-    - {type: batchnorm, eps: 1e-5, gamma: [...], beta: [...], names: {gamma: [...], beta: [...]}}
-    - {type: dropout, p: 0.5, mode: inverted | scale_at_test, mask: [[1, 0], ...]}  row/sample
-  loss: {type: mse | bce | bce_with_logits | cross_entropy, reduction: mean | sum | batch_mean,
-         factor: 1.0}                      mse with reduction sum and factor 0.5: E = ½ Σ (t − o)²
-  penalty: {type: l2 | l1, strength: 0.01, convention: half | full, biases: false}   optional
-  optimizer: {type: sgd | adagrad | rmsprop | adam | adamw | newton, lr: 0.5, ...}
-                                           any option of that nablab optimizer (momentum,
-                                           convention: velocity, nesterov: lookahead, eps_placement)
-  steps: 1                                 passes over the samples
-  batch: full | per_sample                 one update per pass, or one per sample in order
-  digits: 9                                significant digits in the solution
-"""
-
-CHECK_HELP = """\
-answer file (YAML), quantity: number as you wrote it (its last decimal sets the tolerance):
-  w5: 0.3589          the parameter after the last step      w5@1: after step 1
-  out_h1@1: 0.5933    a forward value in step 1              loss@1, loss@final
-  grad(w5)@1: 0.0822  a gradient                             velocity(w5)@1, m(w5)@1: state
-"""
+SCHEMA_HELP = schema_help()
 
 
 def _fail(error: Exception) -> int:

@@ -9,9 +9,10 @@ from typing import Any
 
 from nablab.solve import expr
 from nablab.solve.derive import Document, Equation, Heading, Para
+from nablab.solve.schema_help import FORMATS
 from nablab.solve.trace import Trace
 
-FORMATS = ("text", "markdown", "html", "json")
+__all__ = ["FORMATS", "render", "to_html", "to_json", "to_markdown", "to_text"]
 
 
 def equation_text(equation: Equation) -> str:

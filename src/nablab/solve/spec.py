@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from nablab.optim import OPTIMIZERS
+from nablab.nn.activations import ACTIVATIONS
+from nablab.nn.losses import LOSSES
+from nablab.optim.registry import OPTIMIZERS, base_names
 
 Number = float
 Names = list[str]
@@ -50,20 +52,31 @@ class LinearLayer(_Strict):
 
 
 class ActivationLayer(_Strict):
-    type: Literal["sigmoid", "tanh", "relu", "identity", "softmax"]
+    """Base of the activation layers; one subclass per registered activation, made by
+    :func:`_activation_layer` with that activation's options as fields."""
+
+    type: str
     output_names: Names | None = None
 
-
-class LeakyReLULayer(_Strict):
-    type: Literal["leaky_relu"]
-    slope: Number = 0.01
-    output_names: Names | None = None
+    def options(self) -> dict[str, float]:
+        """The activation's options as the module takes them (``negative_slope=0.1``)."""
+        return {name: getattr(self, name) for name in ACTIVATIONS.entry(self.type).options}
 
 
-class SwishLayer(_Strict):
-    type: Literal["swish"]
-    beta: Number = 1.0
-    output_names: Names | None = None
+_OTHER_LAYERS = ("linear", "batchnorm", "dropout")
+
+
+def _activation_layer(entry) -> type[ActivationLayer]:
+    names = (entry.name, *(a for a in entry.aliases if a not in _OTHER_LAYERS))
+    fields: dict[str, Any] = {"type": (Literal[names], ...)}
+    for option in entry.options.values():
+        alias = AliasChoices(option.name, *option.aliases) if option.aliases else None
+        fields[option.name] = (Number, Field(option.default, validation_alias=alias))
+    name = "".join(part.title() for part in entry.name.split("_")) + "Layer"
+    return create_model(name, __base__=ActivationLayer, **fields)
+
+
+ACTIVATION_LAYERS = tuple(_activation_layer(entry) for entry in ACTIVATIONS.entries())
 
 
 class NormNames(_Strict):
@@ -89,15 +102,19 @@ class DropoutLayer(_Strict):
     output_names: Names | None = None
 
 
+LAYER_TYPES = (_OTHER_LAYERS[0], *ACTIVATIONS.names(), *_OTHER_LAYERS[1:])
 Layer = Annotated[
-    LinearLayer | ActivationLayer | LeakyReLULayer | SwishLayer | BatchNormLayer | DropoutLayer,
+    Union[LinearLayer, *ACTIVATION_LAYERS, BatchNormLayer, DropoutLayer],
     Field(discriminator="type"),
 ]
 
 
+_REDUCTIONS = tuple(dict.fromkeys(r for cls in LOSSES.entries() for r in cls.value.reductions))
+
+
 class LossSpec(_Strict):
-    type: Literal["mse", "bce", "bce_with_logits", "cross_entropy"]
-    reduction: Literal["mean", "sum", "batch_mean"] = "mean"
+    type: Literal[LOSSES.names()]
+    reduction: Literal[_REDUCTIONS] = "mean"
     factor: Number = 1.0
 
 
@@ -112,7 +129,7 @@ class OptimizerSpec(BaseModel):
     """``type`` and the options of that nablab optimizer (checked against its signature)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    type: Literal["sgd", "adagrad", "rmsprop", "adam", "adamw", "newton"]
+    type: Literal[base_names()]
 
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -145,18 +162,7 @@ class Exercise(_Strict):
 # ------------------------------------------------------------------------------- parsing
 
 
-_LAYER_TAGS = {
-    "linear",
-    "sigmoid",
-    "tanh",
-    "relu",
-    "identity",
-    "softmax",
-    "leaky_relu",
-    "swish",
-    "batchnorm",
-    "dropout",
-}
+_LAYER_TAGS = {*LAYER_TYPES, *ACTIVATIONS.names(aliases=True)}
 _UNION_MEMBERS = {"list[list[float]]", "list[int]", "float", "list[float]", "str", "list[str]"}
 
 
@@ -184,10 +190,8 @@ def _pydantic_problems(error: ValidationError) -> list[str]:
         elif item["type"] == "missing":
             message = "required key is missing"
         elif item["type"] == "union_tag_invalid":
-            message = (
-                f"unknown layer type {item['input'].get('type')!r}; valid: linear, "
-                "sigmoid, tanh, relu, leaky_relu, swish, softmax, identity, batchnorm, "
-                "dropout"
+            message = f"unknown layer type {item['input'].get('type')!r}; valid: " + ", ".join(
+                LAYER_TYPES
             )
         elif item["type"] == "literal_error":
             message = f"{message}, got {item['input']!r}"

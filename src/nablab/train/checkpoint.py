@@ -26,12 +26,17 @@ class CheckpointError(ValueError):
 
 
 def module_rngs(model: Module) -> dict[str, np.random.Generator]:
-    """Every random generator held by a module (dropout masks, weight noise), by place."""
+    """Every random generator held by a module or its weight transforms (dropout masks,
+    weight noise), by place."""
     found = {}
     for path, module in model.named_modules():
-        for attribute, value in vars(module).items():
-            if isinstance(value, np.random.Generator):
-                found[f"{path or '<root>'}:{attribute}"] = value
+        owners = [("", module)]
+        for name, transforms in module._weight_transforms.items():
+            owners += [(f"{name}.{i}.", t) for i, t in enumerate(transforms.values())]
+        for prefix, owner in owners:
+            for attribute, value in vars(owner).items():
+                if isinstance(value, np.random.Generator):
+                    found[f"{path or '<root>'}:{prefix}{attribute}"] = value
     return found
 
 

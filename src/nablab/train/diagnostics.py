@@ -33,7 +33,7 @@ ROOT_CAUSES = ("dead_relu", "saturation", "vanishing_gradients")
 
 
 class _ActivationMonitor:
-    """Wraps the forward of ReLU / sigmoid / tanh layers to record, per unit, whether it was
+    """Forward hooks on ReLU / sigmoid / tanh layers that record, per unit, whether it was
     ever active (ReLU) and how often it sat at a bound (sigmoid, tanh)."""
 
     def __init__(self, model: nn.Module, saturation_level: float) -> None:
@@ -44,34 +44,32 @@ class _ActivationMonitor:
         ]
         self.level = saturation_level
         self.reset()
-        for path, module in self.layers:
-            module.forward = self._wrap(path, module, type(module).forward.__get__(module))
+        self.handles = [m.register_forward_hook(self._hook(path)) for path, m in self.layers]
 
     def reset(self) -> None:
         self.active: dict[str, np.ndarray] = {}
         self.saturated: dict[str, np.ndarray] = {}
         self.samples: dict[str, int] = {}
 
-    def _wrap(self, path, module, forward):
-        def monitored(x):
-            y = forward(x)
-            if module.training:
-                if isinstance(module, nn.ReLU):
-                    fired = (y > 0).any(axis=0)
-                    seen = self.active.get(path)
-                    self.active[path] = fired if seen is None else seen | fired
-                else:
-                    bound = np.abs(2 * y - 1) if isinstance(module, nn.Sigmoid) else np.abs(y)
-                    count = (bound > self.level).sum(axis=0)
-                    self.saturated[path] = self.saturated.get(path, 0) + count
-                    self.samples[path] = self.samples.get(path, 0) + len(y)
-            return y
+    def _hook(self, path: str):
+        def record(module: nn.Module, x: np.ndarray, y: np.ndarray) -> None:
+            if not module.training:
+                return
+            if isinstance(module, nn.ReLU):
+                fired = (y > 0).any(axis=0)
+                seen = self.active.get(path)
+                self.active[path] = fired if seen is None else seen | fired
+            else:
+                bound = np.abs(2 * y - 1) if isinstance(module, nn.Sigmoid) else np.abs(y)
+                count = (bound > self.level).sum(axis=0)
+                self.saturated[path] = self.saturated.get(path, 0) + count
+                self.samples[path] = self.samples.get(path, 0) + len(y)
 
-        return monitored
+        return record
 
     def remove(self) -> None:
-        for _, module in self.layers:
-            module.__dict__.pop("forward", None)
+        for handle in self.handles:
+            handle.remove()
 
 
 class Diagnostics(Callback):

@@ -79,51 +79,56 @@ class History:
             stopped=state.get("stopped"),
         )
 
+    def figures(self) -> dict:
+        """``{"loss": Figure, "accuracy": Figure}`` (accuracy only for classification)."""
+        from nablab.viz.history import accuracy_figure, loss_figure
+
+        figures = {"loss": loss_figure(self)}
+        accuracy = accuracy_figure(self)
+        if accuracy is not None:
+            figures["accuracy"] = accuracy
+        return figures
+
     def plot(self, loss_path, accuracy_path=None) -> None:
-        """Loss curves (per step and per epoch) and accuracy curves as PNG (Agg backend)."""
-        import matplotlib
+        """Write the loss (and accuracy) curves as PNG files."""
+        from nablab.viz import save
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        figures = self.figures()
+        save(figures["loss"], loss_path)
+        if accuracy_path is not None and "accuracy" in figures:
+            save(figures["accuracy"], accuracy_path)
 
-        from nablab._io import write_atomic
+    def _repr_png_(self) -> bytes:
+        from nablab.viz import png_bytes
 
-        def save(figure, path) -> None:
-            buffer = io.BytesIO()
-            figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-            plt.close(figure)
-            write_atomic(path, buffer.getvalue())
+        return png_bytes(self.figures()["loss"])
 
-        figure, ax = plt.subplots(figsize=(7, 4))
-        if self.step_loss:
-            steps_per_epoch = len(self.step_loss) / max(len(self.epochs), 1)
-            ax.plot(
-                [(i + 1) / steps_per_epoch for i in range(len(self.step_loss))],
-                self.step_loss,
-                color="tab:blue",
-                alpha=0.25,
-                lw=0.8,
-                label="train (step)",
-            )
-        epochs = self.column("epoch")
-        ax.plot(epochs, self.column("train_loss"), "o-", color="tab:blue", label="train")
-        if any(v is not None for v in self.column("val_loss")):
-            ax.plot(epochs, self.column("val_loss"), "s-", color="tab:orange", label="validation")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("loss")
-        ax.set_yscale("log")
-        ax.legend()
-        ax.grid(alpha=0.3)
-        save(figure, loss_path)
-        if accuracy_path is None or all(v is None for v in self.column("train_acc")):
-            return
-        figure, ax = plt.subplots(figsize=(7, 4))
-        ax.plot(epochs, self.column("train_acc"), "o-", label="train")
-        if any(v is not None for v in self.column("val_acc")):
-            ax.plot(epochs, self.column("val_acc"), "s-", label="validation")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("accuracy")
-        ax.set_ylim(0, 1.0)
-        ax.legend()
-        ax.grid(alpha=0.3)
-        save(figure, accuracy_path)
+    def _repr_html_(self) -> str:
+        from nablab.viz import html_img
+
+        return history_html(self) + html_img(self.figures()["loss"], "loss curves")
+
+
+def history_html(history: History) -> str:
+    """The per-epoch table and the findings, as HTML."""
+    from html import escape
+
+    def cell(value) -> str:
+        if value is None:
+            return "<td></td>"
+        return f"<td>{value:.4g}</td>" if isinstance(value, float) else f"<td>{value}</td>"
+
+    head = "".join(f"<th>{escape(c)}</th>" for c in EPOCH_COLUMNS)
+    rows = "".join(
+        "<tr>" + "".join(cell(row.get(c)) for c in EPOCH_COLUMNS) + "</tr>"
+        for row in history.epochs
+    )
+    findings = "".join(
+        f"<li><b>{escape(f.kind)}</b> (epoch {f.epoch}): {escape(f.message)}. "
+        f"<i>{escape(f.evidence)}</i>. Try: {escape(f.suggestion)}</li>"
+        for f in history.findings
+    )
+    stopped = f"<p>Stopped: {escape(history.stopped)}</p>" if history.stopped else ""
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{stopped}" + (
+        f"<p>Findings:</p><ul>{findings}</ul>" if findings else "<p>No problems found.</p>"
+    )

@@ -8,8 +8,8 @@ import torch
 
 from nablab import optim
 
-from conftest import assert_close
-from optim_problems import PROBLEMS
+from helpers.optim_problems import PROBLEMS
+from helpers.oracle import assert_close
 
 STEPS = 50
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from nablab import nn, summary
 from nablab.analysis import gradcheck
 
-from conftest import assert_close, nn_, tt
+from helpers.oracle import assert_close, nn_, tt
 
 
 def _torch_bn(module: nn.BatchNorm1d) -> torch.nn.BatchNorm1d:

@@ -15,9 +15,9 @@ from nablab.train import (
     fit,
     load_checkpoint,
 )
-from train_helpers import digits_split, mlp
 
-from conftest import assert_close
+from helpers.oracle import assert_close
+from helpers.train_helpers import digits_split, mlp
 
 
 def test_digits_mlp_learns():

@@ -8,7 +8,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from nablab.solve import load_exercise, render, run, solution_document, to_json
-from solve_helpers import EXAMPLES
+
+from helpers.solve_helpers import EXAMPLES
 
 MATHML = "{http://www.w3.org/1998/Math/MathML}"
 NAMES = sorted(p.stem for p in EXAMPLES.glob("*.yaml"))

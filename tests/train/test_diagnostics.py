@@ -7,7 +7,8 @@ import pytest
 
 from nablab import nn, optim
 from nablab.train import Callback, Diagnostics, fit
-from train_helpers import digits_split, mlp
+
+from helpers.train_helpers import digits_split, mlp
 
 
 def _kinds(model, opt, epochs, batch_size=32, loss=None, data=None, extra=()):

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from nablab import nn
 
-from conftest import assert_close, nn_, tt
+from helpers.oracle import assert_close, nn_, tt
 
 SHAPES = [(1, 1), (1, 3), (6, 2), (5, 4)]
 

@@ -6,7 +6,8 @@ import pytest
 
 from nablab.cli import main
 from nablab.solve import ExerciseError, load_exercise, parse_exercise
-from solve_helpers import example_data
+
+from helpers.solve_helpers import example_data
 
 
 def _problems(data) -> list[str]:
@@ -61,7 +62,7 @@ def test_optimizer_options_are_checked_against_the_optimizer():
     data["optimizer"] = {"type": "sgd"}
     assert _problems(data) == ["optimizer.lr: required for sgd"]
     data["optimizer"] = {"type": "sgd", "lr": -1}
-    with pytest.raises(ExerciseError, match=r"optimizer: SGD: lr must be in \[0.0, inf\]"):
+    with pytest.raises(ExerciseError, match=r"optimizer: SGD: lr must be in \[0, inf\)"):
         from nablab.solve import run
 
         run(parse_exercise(data))

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from nablab.cli import main
-from solve_helpers import EXAMPLES
+
+from helpers.solve_helpers import EXAMPLES
 
 NAMES = sorted(p.stem for p in EXAMPLES.glob("*.yaml"))
 

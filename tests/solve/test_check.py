@@ -8,7 +8,8 @@ from nablab.solve import check, parse_answers, run
 from nablab.solve.check import half_unit
 from nablab.solve.mistakes import MISTAKES
 from nablab.solve.trace import Variant
-from solve_helpers import example
+
+from helpers.solve_helpers import example
 
 # The numbers of a real hand computation (course solution 004): Mazur's network with η = 0.3
 # and the shared biases updated, where ∂L/∂o was taken as 1.

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from nablab import nn
 
-from conftest import assert_close, nn_, tt
+from helpers.oracle import assert_close, nn_, tt
 
 CASES = [
     (nn.Identity, {}, lambda x: x),
@@ -79,7 +79,9 @@ def test_float32_in_float32_out(rng, name):
 
 
 def test_unknown_activation_lists_valid_names():
-    with pytest.raises(ValueError, match=r"unknown activation 'gelu'; valid names: .*relu"):
+    with pytest.raises(
+        ValueError, match=r"unknown activation 'gelu' \(did you mean 'relu'\?\); valid: .*relu"
+    ):
         nn.activation("gelu")
 
 

@@ -8,7 +8,7 @@ import pytest
 from nablab import nn
 from nablab.analysis import gradcheck, numerical_gradient
 
-from conftest import assert_close
+from helpers.oracle import assert_close
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
@@ -110,7 +110,7 @@ def test_weight_noise_gradient_with_a_frozen_draw_matches_finite_differences(rng
     loss = nn.MSELoss()
 
     def loss_with_the_same_draw() -> float:
-        layer.noise_rng = np.random.default_rng(1)
+        layer.noise_transform.rng = np.random.default_rng(1)
         return loss(layer(x), target)
 
     layer.zero_grad()

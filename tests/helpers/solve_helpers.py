@@ -8,7 +8,7 @@ import yaml
 
 from nablab.solve import parse_exercise
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "nablab" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "nablab" / "examples"
 
 
 def example_data(name: str) -> dict:

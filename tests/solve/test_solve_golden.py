@@ -9,9 +9,9 @@ import torch
 from nablab.solve import load_exercise, run, solution_document
 from nablab.solve.derive import Equation
 from nablab.solve.expr import evaluate
-from solve_helpers import EXAMPLES, example
 
-from conftest import assert_close
+from helpers.oracle import assert_close
+from helpers.solve_helpers import EXAMPLES, example
 
 
 def test_mazur_published_values():

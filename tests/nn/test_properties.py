@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from nablab import nn
 
-from conftest import assert_close, nn_, tt
+from helpers.oracle import assert_close, nn_, tt
 
 TORCH_ACTIVATIONS = {
     "identity": lambda x: x,

@@ -96,9 +96,12 @@ def test_train_on_a_users_file_with_a_test_split(tmp_path, capsys):
     ("flags", "message"),
     [
         (["--optimizer", "lion"], "invalid choice: 'lion'"),
-        (["--lr", "-0.1"], "--lr must be a positive number"),
+        (["--lr", "-0.1"], "--lr must be in (0, inf), got -0.1"),
         (["--hidden", "64,0"], "hidden sizes must be positive integers"),
-        (["--dropout", "1.5"], "--dropout is a drop probability"),
+        (["--dropout", "1.5"], "--dropout must be in [0, 1), got 1.5"),
+        (["--seed", "-1"], "--seed must be in [0, 4294967295], got -1"),
+        (["--momentum", "1.5"], "--momentum must be in [0, 1), got 1.5"),
+        (["--patience", "0"], "--patience must be in [1, inf), got 0"),
         (["--data", "nowhere.npz"], "cannot read as .npz"),
     ],
 )

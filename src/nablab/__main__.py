@@ -1,0 +1,7 @@
+"""``python -m nablab``: the same as the ``nablab`` command."""
+
+import sys
+
+from nablab.cli import main
+
+sys.exit(main())

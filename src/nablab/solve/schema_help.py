@@ -1,0 +1,85 @@
+"""The exercise and answer formats as ``nablab solve --help`` and ``nablab check --help`` print
+them, generated from the registries (importing nothing heavy)."""
+
+from __future__ import annotations
+
+from nablab.nn.activations import ACTIVATIONS
+from nablab.nn.losses import LOSSES
+from nablab.optim.registry import OPTIMIZERS, base_names
+
+FORMATS = ("text", "markdown", "html", "json")
+
+
+def _activation_lines() -> list[str]:
+    lines = []
+    plain = [e.name for e in ACTIVATIONS.entries() if not e.options]
+    lines.append(f"    - {{type: {' | '.join(plain)}, output_names: [...]}}")
+    for entry in ACTIVATIONS.entries():
+        if entry.options:
+            options = ", ".join(f"{o.name}: {o.default}" for o in entry.options.values())
+            lines.append(f"    - {{type: {entry.name}, {options}}}")
+    return lines
+
+
+def _optimizer_lines() -> list[str]:
+    lines = []
+    for name in base_names():
+        entry = OPTIMIZERS.entry(name)
+        options = ", ".join(o.name for o in entry.options.values())
+        lines.append(f"      {name:<8} {options}")
+    return lines
+
+
+def schema_help() -> str:
+    reductions = " | ".join(dict.fromkeys(r for e in LOSSES.entries() for r in e.value.reductions))
+    return (
+        "\n".join(
+            [
+                "exercise file (YAML):",
+                "  title: text                              optional",
+                "  description: text                        optional, shown above the solution",
+                "  inputs: [[x11, x12], ...]                one row per sample",
+                "  targets: [[t11, t12], ...]               rows; or class indices [2, 0, ...] for "
+                "cross_entropy",
+                "  input_names: [i1, i2]                    optional (default x1, x2, ...)",
+                "  target_names: [t1, t2]                   optional (default t1, t2, ...)",
+                "  layers:                                  in order; a linear layer's weights are "
+                "(inputs, units)",
+                "    - type: linear",
+                "      weights: [[w11, w12], [w21, w22]]    column j feeds unit j",
+                "      bias: 0.35 | [b1, b2]                number: shared by the layer; list: per "
+                "unit; omit: none",
+                "      names: {weights: [[w1, w3], [w2, w4]], bias: b1}    optional scalar names",
+                "      output_names: [net_h1, net_h2]       optional",
+                "      update_weights: true                 optional",
+                "      update_bias: true                    optional",
+                *_activation_lines(),
+                "    - {type: batchnorm, eps: 1e-5, gamma: [...], beta: [...],",
+                "       names: {gamma: [...], beta: [...]}}",
+                "    - {type: dropout, p: 0.5, mode: inverted | scale_at_test,",
+                "       mask: [[1, 0], ...]}                one mask row per sample",
+                f"  loss: {{type: {' | '.join(LOSSES.names())},",
+                f"         reduction: {reductions}, factor: 1.0}}",
+                "                                           mse with reduction sum and factor 0.5: "
+                "E = ½ Σ (t − o)²",
+                "  penalty: {type: l2 | l1, strength: 0.01, convention: half | full, biases: false}"
+                "   optional",
+                f"  optimizer: {{type: {' | '.join(base_names())}, lr: 0.5, ...}} and that "
+                "optimizer's options:",
+                *_optimizer_lines(),
+                "  steps: 1                                 passes over the samples",
+                "  batch: full | per_sample                 one update per pass, or one per sample "
+                "in order",
+                "  digits: 9                                significant digits in the solution",
+            ]
+        )
+        + "\n"
+    )
+
+
+CHECK_HELP = """\
+answer file (YAML), quantity: number as you wrote it (its last decimal sets the tolerance):
+  w5: 0.3589          the parameter after the last step      w5@1: after step 1
+  out_h1@1: 0.5933    a forward value in step 1              loss@1, loss@final
+  grad(w5)@1: 0.0822  a gradient                             velocity(w5)@1, m(w5)@1: state
+"""

@@ -1,0 +1,189 @@
+"""A training run from its configuration: data, model, optimizer, ``fit``, metrics.
+
+:func:`run_training` writes nothing and prints nothing (unless asked for a checkpoint file or a
+progress bar), so a figure, a sweep or a notebook can call it; :mod:`nablab.train.rundir`
+writes a run's folder and :mod:`nablab.train.command` is the command line around both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nablab import data, nn
+from nablab.optim.optimizer import Optimizer
+from nablab.optim.registry import OPTIMIZERS, make_optimizer, make_schedule
+from nablab.train.callbacks import Callback, EarlyStopping, LRSchedule
+from nablab.train.config import ConfigError, TrainConfig, check_config
+from nablab.train.diagnostics import Diagnostics
+from nablab.train.history import History, history_html
+from nablab.train.loop import evaluate, fit
+
+Arrays = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass
+class Splits:
+    """A dataset's name and its standardized training, validation and test arrays."""
+
+    name: str
+    n_features: int
+    classes: int
+    train: Arrays
+    val: Arrays
+    test: Arrays | None
+
+
+def load_data(config: TrainConfig) -> Splits:
+    """Training, validation and (where the dataset has one) test arrays, standardized with the
+    statistics of the training part only."""
+    dtype = np.dtype(config.dtype)
+    try:
+        if config.data in data.LOADERS:
+            dataset = data.load(config.data, dtype=dtype)
+        else:
+            dataset = data.read_file(config.data, config.labels).astype(dtype)
+    except data.DataFileError as error:
+        raise ConfigError(str(error)) from None
+    x_train, y_train, x_val, y_val = data.train_val_split(
+        dataset.x, dataset.y, config.val_fraction, config.seed
+    )
+    x_test, y_test = dataset.x_test, dataset.y_test
+    if config.standardize:
+        scaler = data.Standardizer().fit(x_train)
+        x_train, x_val = scaler.transform(x_train), scaler.transform(x_val)
+        x_test = None if x_test is None else scaler.transform(x_test)
+    test = None if x_test is None else (x_test, y_test)
+    return Splits(
+        dataset.name, dataset.n_features, dataset.classes, (x_train, y_train), (x_val, y_val), test
+    )
+
+
+def build_model(config: TrainConfig, n_features: int, n_classes: int) -> nn.Sequential:
+    """Linear → [BatchNorm] → activation → [Dropout] per hidden width, then a linear read-out
+    (Xavier-initialized after He-initialized hidden layers)."""
+    rng = np.random.default_rng(config.seed)
+    dtype = np.dtype(config.dtype)
+    layers: list[nn.Module] = []
+    width = n_features
+    for hidden in config.hidden:
+        layers.append(nn.Linear(width, hidden, init=config.init, rng=rng, dtype=dtype))
+        if config.batch_norm:
+            layers.append(nn.BatchNorm1d(hidden, dtype=dtype))
+        layers.append(nn.activation(config.activation))
+        if config.dropout:
+            layers.append(nn.Dropout(config.dropout, rng=rng))
+        width = hidden
+    output_init = "xavier_uniform" if config.init.startswith(("he", "kaiming")) else config.init
+    layers.append(nn.Linear(width, n_classes, init=output_init, rng=rng, dtype=dtype))
+    return nn.Sequential(*layers)
+
+
+def build_optimizer(config: TrainConfig, model: nn.Module) -> Optimizer:
+    """The optimizer the config names, with its learning rate and weight decay; ``momentum``
+    goes to the names whose preset uses momentum."""
+    options: dict[str, Any] = {"lr": config.lr, "weight_decay": config.weight_decay}
+    if "momentum" in OPTIMIZERS.entry(config.optimizer).extra["preset"]:
+        options["momentum"] = config.momentum
+    return make_optimizer(config.optimizer, model.parameters(), **options)
+
+
+def build_callbacks(config: TrainConfig, optimizer: Optimizer) -> list[Callback]:
+    callbacks: list[Callback] = []
+    schedule = make_schedule(config.schedule, optimizer, config.epochs)
+    if schedule is not None:
+        callbacks.append(LRSchedule(schedule))
+    if config.patience:
+        callbacks.append(EarlyStopping("val_loss", patience=config.patience))
+    if config.diagnostics:
+        callbacks.append(Diagnostics(verbose=False, seed=config.seed))
+    return callbacks
+
+
+@dataclass
+class RunResult:
+    """A finished run: its configuration, the trained model, history and metrics."""
+
+    config: TrainConfig
+    dataset: str
+    model: nn.Sequential
+    optimizer: Optimizer
+    history: History
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def diverged(self) -> bool:
+        return bool(self.history.stopped and "non-finite" in self.history.stopped)
+
+    def report(self) -> str:
+        """The diagnostic findings as text (``"no problems found"`` when there are none)."""
+        return "\n\n".join(str(f) for f in self.history.findings) or "no problems found"
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        from nablab.viz import html_img
+
+        shown = {k: v for k, v in self.metrics.items() if k not in ("config", "findings")}
+        rows = "".join(
+            f"<tr><th>{escape(k)}</th><td>{v:.4f}</td></tr>"
+            if isinstance(v, float)
+            else f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>"
+            for k, v in shown.items()
+        )
+        figure = self.history.figures()["loss"]
+        return (
+            f"<h4>Training run on {escape(self.dataset)}</h4><table>{rows}</table>"
+            + history_html(self.history)
+            + html_img(figure, "loss curves")
+        )
+
+
+def run_training(
+    config: TrainConfig,
+    callbacks: Sequence[Callback] = (),
+    progress: bool = False,
+    checkpoint: str | None = None,
+    resume: str | None = None,
+    splits: Splits | None = None,
+) -> RunResult:
+    """Train the configured model and return the :class:`RunResult` (no files written unless
+    ``checkpoint`` names one). The same config gives bit-identical results. ``splits``, when
+    given, is the config's data already loaded by :func:`load_data`."""
+    check_config(config)
+    splits = load_data(config) if splits is None else splits
+    model = build_model(config, splits.n_features, splits.classes)
+    optimizer = build_optimizer(config, model)
+    loss = nn.CrossEntropyLoss()
+    history = fit(
+        model,
+        loss,
+        optimizer,
+        splits.train,
+        splits.val,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        callbacks=[*build_callbacks(config, optimizer), *callbacks],
+        seed=config.seed,
+        progress=progress,
+        checkpoint=checkpoint,
+        resume=resume,
+    )
+    last = history.last
+    metrics: dict[str, Any] = {
+        "dataset": splits.name,
+        "epochs_run": len(history.epochs),
+        "train_loss": last.get("train_loss"),
+        "train_acc": last.get("train_acc"),
+        "val_loss": last.get("val_loss"),
+        "val_acc": last.get("val_acc"),
+        "stopped": history.stopped,
+        "config": asdict(config),
+        "findings": [f.kind for f in history.findings],
+    }
+    if splits.test is not None and not history.stopped:
+        metrics["test_loss"], metrics["test_acc"] = evaluate(model, loss, *splits.test)
+    return RunResult(config, splits.name, model, optimizer, history, metrics)
