@@ -11,18 +11,21 @@ $(BIN)/python:
 
 # Re-install only when the package metadata changes.
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e ".[fast]"
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[fast,test]"
 	touch $@ $(VENV)/.installed-run
 
 demo: $(VENV)/.installed-run
 	$(BIN)/nablab demo
 
+# The whole suite with the numba kernels, then everything that runs a kernel again with the
+# NumPy references (what a machine without numba runs).
 test: lint
 	$(BIN)/python -m pytest
+	NABLAB_KERNELS=numpy $(BIN)/python -m pytest tests/nn tests/optim tests/train
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks

@@ -175,7 +175,7 @@ def numpy_epoch(widths, batch, source):
 def _peak_memory(factory, args, queue) -> None:
     import tracemalloc
 
-    factory([4, 4, 2], 4, 16)()  # imports and JIT compilation happen before tracing
+    factory([64, 4, 10], 4, "digits")()  # imports and JIT compilation happen before tracing
     tracemalloc.start()
     epoch = factory(*args)
     epoch()

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from nablab.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_demo_prints_the_gradient_table(capsys, tmp_path, monkeypatch):
@@ -29,3 +34,48 @@ def test_unknown_command_exits_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["frobnicate"])
     assert exit_info.value.code == 2
+
+
+def test_bare_nablab_prints_help_and_version_works(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "usage: nablab" in out and "solve" in out and "train" in out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert re.fullmatch(r"nablab \d+\.\d+\.\d+\n", capsys.readouterr().out)
+
+
+def test_python_dash_m_nablab_runs_the_command():
+    done = subprocess.run(
+        [sys.executable, "-m", "nablab", "--version"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout.startswith("nablab ")
+
+
+HEAVY = ("numba", "scipy", "matplotlib", "sklearn")
+
+
+@pytest.mark.parametrize(
+    ("code", "heavy"),
+    [
+        ("import nablab", (*HEAVY, "pydantic", "yaml", "rich")),
+        ("import nablab; nablab.nn; nablab.optim; nablab.init", HEAVY),
+        (
+            "from nablab.cli import main\ntry:\n    main(['solve', '--help'])\n"
+            "except SystemExit:\n    pass",
+            (*HEAVY, "pydantic", "yaml"),
+        ),
+        (
+            "from nablab.cli import main\nmain(['solve', 'examples/mazur.yaml', '--format', "
+            "'json'])",
+            ("numba", "matplotlib", "sklearn"),
+        ),
+    ],
+    ids=["import", "engine", "solve-help", "solve"],
+)
+def test_start_up_imports_nothing_heavy(code, heavy):
+    probe = f"import sys\n{code}\nprint(sorted(m for m in {heavy!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

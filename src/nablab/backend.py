@@ -96,3 +96,9 @@ def set_num_threads(n: int) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(n)
+
+
+def worker_init() -> None:
+    """What a worker process of a parallel sweep calls first: one kernel thread and one BLAS
+    thread, so that the workers together use the cores once."""
+    set_num_threads(1)

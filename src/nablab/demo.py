@@ -40,7 +40,7 @@ def worked_solution(html_path: Path = Path("mazur-solution.html")) -> None:
     from nablab._io import write_atomic
     from nablab.solve import load_exercise, run, solution_document, to_html
     from nablab.solve.commands import example_path
-    from nablab.solve.render import print_rich
+    from nablab.solve.renderers import print_rich
 
     trace = run(load_exercise(example_path("mazur")))
     document = solution_document(trace, explain=["w1"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -134,3 +135,24 @@ def test_nablab_works_without_numba_installed():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_thread_settings_reach_the_blas_library():
+    script = (
+        "from threadpoolctl import threadpool_info\n"
+        "import numpy, nablab\n"
+        "assert nablab.get_num_threads() == 3, nablab.get_num_threads()\n"
+        "nablab.set_num_threads(1)\n"
+        "assert nablab.get_num_threads() == 1\n"
+        "blas = [p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas']\n"
+        "assert blas and set(blas) == {1}, blas\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "NABLAB_THREADS": "3"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    env["NABLAB_THREADS"] = "many"
+    done = subprocess.run(
+        [sys.executable, "-c", "import nablab"], capture_output=True, text=True, env=env
+    )
+    assert "NABLAB_THREADS must be a positive integer, got 'many'" in done.stderr

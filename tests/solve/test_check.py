@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nablab.solve import check, parse_answers, run
-from nablab.solve.check import half_unit
+from nablab.solve.checker import half_unit
 from nablab.solve.mistakes import MISTAKES
 from nablab.solve.trace import Variant
 

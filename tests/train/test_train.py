@@ -244,3 +244,20 @@ def test_progress_bar_and_bad_arguments(capsys):
         fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), (x[:10], y[:9]))
     with pytest.raises(ValueError, match="epochs and batch_size must be >= 1"):
         fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), (x, y), epochs=0)
+
+
+def test_a_checkpoint_keeps_the_pruning_masks(tmp_path):
+    from nablab.train import load_checkpoint, save_checkpoint
+
+    x_train, y_train, _, _ = digits_split()
+    model = mlp([64, 16, 10], seed=0)
+    mask = (np.random.default_rng(0).random(model[0].weight.shape) > 0.5).astype(np.float32)
+    model[0].weight.mask = mask
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+    fit(model, nn.CrossEntropyLoss(), opt, (x_train, y_train), epochs=1, batch_size=64)
+    assert np.all(model[0].weight.data[mask == 0] == 0)
+    save_checkpoint(tmp_path / "c.npz", model, opt, {})
+    fresh = mlp([64, 16, 10], seed=1)
+    load_checkpoint(tmp_path / "c.npz", fresh, optim.Adam(fresh.parameters(), lr=1e-2))
+    np.testing.assert_array_equal(fresh[0].weight.mask, mask)
+    np.testing.assert_array_equal(fresh[0].weight.data, model[0].weight.data)

@@ -77,7 +77,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 def softmax_cross_entropy(logits, target, probs):
     """:func:`softmax_cross_entropy_reference`, by the numba loop when kernels are numba."""
     global _compiled
-    if backend.kernels() == "numpy":
+    if backend._Settings.kernels == "numpy":
         return softmax_cross_entropy_reference(logits, target, probs)
     if _compiled is None:
         import numba

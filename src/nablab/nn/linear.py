@@ -73,7 +73,12 @@ class Linear(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
         self._x = x
-        self._weight_used = weight = self.transformed("weight")
+        weight = self.weight
+        if weight._mask is None and not self._weight_transforms:
+            weight = weight._data  # the common case: W itself, no copy
+        else:
+            weight = self.transformed("weight")
+        self._weight_used = weight
         z = x @ weight
         if self.bias is not None:
             z += self.bias._data
@@ -110,7 +115,11 @@ class Linear(Module):
                 f"{self.label}: expected grad_out of shape {(x.shape[0], self.out_features)}, "
                 f"got {grad_out.shape}"
             )
-        self.weight._grad += self.transform_gradient("weight", x.T @ grad_out)
+        weight = self.weight
+        if weight._mask is None and not self._weight_transforms:
+            weight._grad += x.T @ grad_out
+        else:
+            weight._grad += self.transform_gradient("weight", x.T @ grad_out)
         bias = self.bias
         if bias is not None:
             if self.bias_mode is True:

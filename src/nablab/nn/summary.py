@@ -36,6 +36,21 @@ class Summary:
         ]
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        rows = "".join(
+            f"<tr><td>{escape(r.name)}</td><td>{escape(r.kind)}</td>"
+            f"<td>(N, {', '.join(map(str, r.output_shape[1:]))})</td>"
+            f"<td style='text-align:right'>{r.params:,}</td></tr>"
+            for r in self.rows
+        )
+        return (
+            "<table><thead><tr><th>layer</th><th>kind</th><th>output shape</th>"
+            f"<th>params</th></tr></thead><tbody>{rows}</tbody></table>"
+            f"<p>total parameters: {self.total:,}; trainable: {self.trainable:,}</p>"
+        )
+
 
 def _leaves(model: Module) -> list[tuple[str, Module]]:
     if isinstance(model, Sequential):

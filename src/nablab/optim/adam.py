@@ -104,6 +104,12 @@ class AdamW(Adam):
     """
 
     coupled_decay = False
+    options = tuple(
+        replace(o, default=1e-2, help="decoupled: w ← w·(1 − lr·λ) before the step")
+        if o.name == "weight_decay"
+        else o
+        for o in Adam.options
+    )
 
     def __init__(
         self,

@@ -66,9 +66,10 @@ class Kernel:
 
     def __call__(self, w: np.ndarray, *args) -> None:
         n = w.size
-        threads = backend.get_num_threads()
+        threads = backend._Settings.threads
         if n < PARALLEL_MIN_SIZE or threads == 1:
-            self.serial(w, *args)
+            serial = self._serial
+            (self.serial if serial is None else serial)(w, *args)
             return
         k = self.per_element
         bounds = np.linspace(0, n, threads + 1).astype(int)
@@ -186,6 +187,6 @@ ACCELERATED = {
 
 def rule(name: str) -> Callable:
     """The rule ``name`` as the current backend runs it: the numba kernel or the reference."""
-    if backend.kernels() == "numba":
+    if backend._Settings.kernels == "numba":
         return ACCELERATED[name]
     return rules.REFERENCE[name]

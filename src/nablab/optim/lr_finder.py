@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nablab._random import RngLike, as_generator
+from nablab.data.batching import batches
 from nablab.nn.losses import Loss
 from nablab.nn.module import Module
 from nablab.optim.optimizer import Optimizer
@@ -38,30 +39,45 @@ class LRRangeResult:
     stopped_early: bool
 
     def plot(self, ax=None):
-        """Smoothed loss against log-scaled lr with both suggestions marked (matplotlib)."""
-        import matplotlib.pyplot as plt
+        """Smoothed loss against log-scaled lr with both suggestions marked, on ``ax`` (a new
+        figure's axes when omitted); returns the axes."""
+        from nablab.viz import PALETTE, new_figure
 
         if ax is None:
-            _, ax = plt.subplots(figsize=(6, 4))
-        ax.plot(self.lrs, self.losses, label="smoothed loss")
-        ax.axvline(
-            self.steepest, color="tab:orange", ls="--", label=f"steepest {self.steepest:.2g}"
-        )
-        ax.axvline(self.valley, color="tab:green", ls=":", label=f"valley {self.valley:.2g}")
+            _, ax = new_figure(6, 4)
+        ax.plot(self.lrs, self.losses, color=PALETTE[0], label="smoothed loss")
+        ax.axvline(self.steepest, color=PALETTE[1], ls="--", label=f"steepest {self.steepest:.2g}")
+        ax.axvline(self.valley, color=PALETTE[2], ls=":", label=f"valley {self.valley:.2g}")
         ax.set_xscale("log")
-        ax.set_xlabel("learning rate")
-        ax.set_ylabel("loss")
-        ax.legend()
+        ax.set_xlabel("learning rate (log scale)")
+        ax.set_ylabel("training loss (smoothed)")
+        ax.set_title("Learning-rate range test")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
         return ax
 
+    def _repr_png_(self) -> bytes:
+        from nablab.viz import png_bytes
 
-def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, rng) -> Iterator[tuple]:
-    n = len(x)
+        return png_bytes(self.plot().figure)
+
+    def _repr_html_(self) -> str:
+        from nablab.viz import html_img
+
+        text = (
+            f"<p>Learning-rate range test over {len(self.lrs)} steps: steepest descent at "
+            f"lr = {self.steepest:.3g}, valley at lr = {self.valley:.3g}"
+            + (", stopped when the loss diverged" if self.stopped_early else "")
+            + ".</p>"
+        )
+        return text + html_img(self.plot().figure, "learning-rate range test")
+
+
+def _cycle(x: np.ndarray, y: np.ndarray, batch_size: int, rng) -> Iterator[tuple]:
+    """Shuffled full mini-batches, epoch after epoch (one batch of everything when there are
+    fewer samples than ``batch_size``)."""
+    size = min(batch_size, len(x))
     while True:
-        order = rng.permutation(n)
-        for start in range(0, n - batch_size + 1 if n >= batch_size else 1, batch_size):
-            index = order[start : start + batch_size]
-            yield x[index], y[index]
+        yield from batches(x, y, size, shuffle=True, rng=rng, drop_last=True)
 
 
 def _longest_decreasing_run(values: np.ndarray) -> tuple[int, int]:
@@ -119,7 +135,7 @@ def lr_range_test(
     if not 0 <= beta < 1:
         raise ValueError(f"lr_range_test: beta must be in [0, 1), got {beta}")
     if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], np.ndarray):
-        batches: Iterator = _batches(data[0], data[1], batch_size, as_generator(rng))
+        batches: Iterator = _cycle(data[0], data[1], batch_size, as_generator(rng))
     else:
         batches = iter(data)
     model_state, optimizer_state = model.state_dict(), optimizer.state_dict()

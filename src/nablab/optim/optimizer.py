@@ -283,7 +283,7 @@ class Optimizer:
         current parameters); the mask and gradient centralization follow, then the rule.
         """
         state, w, g = run.state, run.w, run.g
-        mask = run.mask()
+        mask = None if run.group.mask is None else run.mask()
         decay = self.weight_decay if self.coupled_decay else 0.0
         centralize_gradient = self.centralize == "gradient"
         if mask is not None or centralize_gradient or (decay and at is not None):

@@ -8,11 +8,31 @@ where a hand computation went wrong.
     report = check(exercise, load_answers("answers.yaml"))
 """
 
-from nablab.solve.check import Report, check, load_answers, parse_answers
-from nablab.solve.derive import Document, solution_document
-from nablab.solve.render import FORMATS, render, to_html, to_json, to_markdown, to_text
-from nablab.solve.spec import Exercise, ExerciseError, load_exercise, parse_exercise
-from nablab.solve.trace import Trace, run
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "Report": "checker",
+    "check": "checker",
+    "load_answers": "checker",
+    "parse_answers": "checker",
+    "Document": "derive",
+    "solution_document": "derive",
+    "FORMATS": "renderers",
+    "render": "renderers",
+    "to_html": "renderers",
+    "to_json": "renderers",
+    "to_markdown": "renderers",
+    "to_text": "renderers",
+    "Exercise": "spec",
+    "ExerciseError": "spec",
+    "load_exercise": "spec",
+    "parse_exercise": "spec",
+    "Trace": "trace",
+    "run": "trace",
+}
 
 __all__ = [
     "FORMATS",
@@ -34,3 +54,10 @@ __all__ = [
     "to_markdown",
     "to_text",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The public names, from their modules on first use (the help text needs none)."""
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"nablab.solve.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'nablab.solve' has no attribute {name!r}")

@@ -167,7 +167,7 @@ def build(
                 scalar.param.requires_grad = scalar.trainable
     _check_unique(scalars, output_names, input_names, target_names, exercise.title)
     loss_options = {**exercise.loss.model_dump(), **(loss_override or {})}
-    loss = _loss(loss_options)
+    loss = build_loss(loss_options)
     penalty = None
     if exercise.penalty is not None:
         spec = exercise.penalty
@@ -203,7 +203,9 @@ def build(
     )
 
 
-def _loss(options: dict) -> nn.Loss:
+def build_loss(options: dict) -> nn.Loss:
+    """The loss module of an exercise's ``loss`` section (``batch_mean`` is MSE's alone;
+    for the others it means the mean)."""
     kind = options["type"]
     if kind == "mse":
         return nn.MSELoss(options["reduction"], options["factor"])

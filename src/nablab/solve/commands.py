@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from nablab._io import write_atomic
-from nablab.solve.check import Report, check, load_answers
+from nablab.solve.checker import Report, check, load_answers
 from nablab.solve.derive import solution_document
-from nablab.solve.render import print_rich, render
+from nablab.solve.renderers import print_rich, render
 from nablab.solve.schema_help import schema_help
 from nablab.solve.spec import ExerciseError, load_exercise
 from nablab.solve.trace import run

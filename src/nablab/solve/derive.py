@@ -221,7 +221,7 @@ class _Writer:
         rows = list(self.rows(step))
         t_names = self.built.target_names
         if spec.type == "mse":
-            n = {"mean": pred.size, "sum": 1, "batch_mean": pred.shape[0]}[spec.reduction]
+            n = self.built.loss.divisor(pred.shape)
             terms_s, terms_n = [], []
             for row in rows:
                 sfx = step.suffix(row)
@@ -243,7 +243,7 @@ class _Writer:
                 )
             )
         elif spec.type in ("bce", "bce_with_logits"):
-            n = pred.size if spec.reduction != "sum" else 1
+            n = self.built.loss.divisor(pred.shape)
             terms_s, terms_n = [], []
             for row in rows:
                 sfx = step.suffix(row)
@@ -276,7 +276,7 @@ class _Writer:
             )
         else:
             probs = nn.Softmax()(pred)
-            n = len(rows) if spec.reduction == "mean" else 1
+            n = self.built.loss.divisor(pred.shape)
             terms_s, terms_n = [], []
             for row in rows:
                 sfx = step.suffix(row)
@@ -371,7 +371,7 @@ class _Writer:
         pred, grad = step.layers[-1].output, step.loss_grad
         t_names = self.built.target_names
         self.items.append(Para(f"Gradient of the loss with respect to each output, ∂{LOSS}/∂o:"))
-        n_all = {"mean": pred.size, "sum": 1, "batch_mean": pred.shape[0]}[spec.reduction]
+        n_all = self.built.loss.divisor(pred.shape)
         probs = nn.Softmax()(pred) if spec.type == "cross_entropy" else None
         for row in self.rows(step):
             sfx = step.suffix(row)
@@ -385,17 +385,17 @@ class _Writer:
                         symbolic = self.n(c) * Paren(symbolic)
                         numeric = self.n(c) * Paren(numeric)
                 elif spec.type == "bce":
-                    n = pred.size if spec.reduction == "mean" else 1
+                    n = n_all
                     t_s, t_v = Sym(t_names[j] + sfx), self.n(step.targets[row, j])
                     symbolic = Div(o_s - t_s, Mul((self.n(n), o_s, Paren(self.n(1) - o_s))))
                     numeric = Div(o_v - t_v, Mul((self.n(n), o_v, Paren(self.n(1) - o_v))))
                 elif spec.type == "bce_with_logits":
-                    n = pred.size if spec.reduction == "mean" else 1
+                    n = n_all
                     t_s, t_v = Sym(t_names[j] + sfx), self.n(step.targets[row, j])
                     symbolic = Div(Call("σ", (o_s,)) - t_s, self.n(n))
                     numeric = Div(Call("σ", (o_v,)) - t_v, self.n(n))
                 else:
-                    n = pred.shape[0] if spec.reduction == "mean" else 1
+                    n = n_all
                     if step.targets.ndim == 1:
                         t_v = self.n(float(int(step.targets[row]) == j))
                     else:

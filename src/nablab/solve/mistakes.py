@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nablab.solve.build import build_loss
 from nablab.solve.spec import Exercise, LinearLayer
 from nablab.solve.trace import Variant
 
@@ -24,14 +25,12 @@ class Mistake:
 
 
 def _loss_divisor(exercise: Exercise) -> int:
+    """The n of the exercise's loss reduction for one step's predictions."""
     n, width = exercise.n_samples if exercise.batch == "full" else 1, None
     for layer in exercise.layers:
         if isinstance(layer, LinearLayer):
             width = len(layer.weights[0])
-    reduction = exercise.loss.reduction
-    if exercise.loss.type == "cross_entropy":
-        return n if reduction == "mean" else 1
-    return {"mean": n * width, "sum": 1, "batch_mean": n}[reduction]
+    return build_loss(exercise.loss.model_dump()).divisor((n, width))
 
 
 def _scaled(factor: float) -> Variant:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from nablab import nn
+from nablab.backend import use_kernels
 from nablab.optim import SGD, Newton
 from nablab.solve.build import Built, build
 from nablab.solve.spec import DropoutLayer, Exercise
@@ -89,6 +90,13 @@ class Trace:
     final_loss: float
     final_params: dict[str, float]
     variant: Variant = field(default=CORRECT)
+
+    def _repr_html_(self) -> str:
+        """The worked solution, for a notebook."""
+        from nablab.solve.derive import solution_document
+        from nablab.solve.renderers import html_fragment
+
+        return html_fragment(solution_document(self))
 
     def values(self, step: StepTrace) -> dict[str, float]:
         """Every named forward value of ``step``, in forward order."""
@@ -240,7 +248,15 @@ def _step(
 
 
 def run(exercise: Exercise, variant: Variant = CORRECT) -> Trace:
-    """Solve ``exercise`` step by step (under ``variant``, for the checker's hypotheses)."""
+    """Solve ``exercise`` step by step (under ``variant``, for the checker's hypotheses).
+
+    The optimizers run their NumPy reference rules: the formulas a solution prints, and no
+    compiler to start for a handful of numbers."""
+    with use_kernels("numpy"):
+        return _run(exercise, variant)
+
+
+def _run(exercise: Exercise, variant: Variant) -> Trace:
     built = build(
         exercise, variant.trainable_override, variant.optimizer_override, variant.loss_override
     )

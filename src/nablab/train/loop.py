@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from nablab.data.batching import batches
 from nablab.data.datasets import Dataset
 from nablab.nn import CrossEntropyLoss, Loss, Module
 from nablab.optim import Optimizer
@@ -159,14 +160,9 @@ class Trainer:
         x, y, size = self.x, self.y, self.batch_size
         step_hooks = [c.on_step_end for c in self.callbacks if hasattr(c, "on_step_end")]
         step_loss, step_lr = self.history.step_loss, self.history.step_lr
-        n = len(x)
-        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
-        stop = n - n % size if self.drop_last else n
         started = time.perf_counter()
         total, seen, correct = 0.0, 0, 0
-        for start in range(0, stop, size):
-            index = order[start : start + size]
-            xb, yb = x[index], y[index]
+        for xb, yb in batches(x, y, size, self.shuffle, self.rng, self.drop_last):
             out = model.forward(xb)
             value = loss.forward(out, yb)
             if not math.isfinite(value):
@@ -176,7 +172,7 @@ class Trainer:
             model.backward_params(loss.backward())
             optimizer.step()
             self.global_step += 1
-            count = len(index)
+            count = len(xb)
             self.samples_seen += count
             total += value * count
             seen += count

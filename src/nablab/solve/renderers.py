@@ -104,8 +104,7 @@ def _mathml_equation(equation: Equation) -> str:
     )
 
 
-def to_html(document: Document) -> str:
-    """One self-contained XHTML file; the math is MathML, so it renders offline."""
+def _html_body(document: Document) -> list[str]:
     body = [f"<h1>{escape(document.title)}</h1>"]
     for item in document.items:
         if isinstance(item, Heading):
@@ -115,15 +114,26 @@ def to_html(document: Document) -> str:
         else:
             key = f' id="{escape(item.key)}"' if item.key else ""
             body.append(f'<div class="eq"{key}>{_mathml_equation(item)}</div>')
+    return body
+
+
+def to_html(document: Document) -> str:
+    """One self-contained XHTML file; the math is MathML, so it renders offline."""
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html>\n'
         '<html xmlns="http://www.w3.org/1999/xhtml" lang="en">\n<head>\n'
         '<meta charset="utf-8"/>\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1"/>\n'
         f"<title>{escape(document.title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(body)
+        + "\n".join(_html_body(document))
         + "\n</body>\n</html>\n"
     )
+
+
+def html_fragment(document: Document) -> str:
+    """The solution as an HTML fragment (a notebook cell's output): the body of
+    :func:`to_html` inside a ``<div>``."""
+    return '<div class="nablab-solution">' + "\n".join(_html_body(document)) + "</div>"
 
 
 def to_json(trace: Trace) -> dict[str, Any]:

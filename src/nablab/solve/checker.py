@@ -25,7 +25,7 @@ import yaml
 
 from nablab.solve.derive import solution_document
 from nablab.solve.mistakes import MISTAKES
-from nablab.solve.render import equation_text
+from nablab.solve.renderers import equation_text
 from nablab.solve.spec import Exercise, ExerciseError
 from nablab.solve.trace import CORRECT, Trace, Variant, run
 
