@@ -1,8 +1,12 @@
 """Weight initializers.
 
 Each initializer has the signature ``name(shape, *, rng=None, dtype=np.float64, gain=1.0, ...)``
-and returns a new array. Fans follow nablab's weight layout ``(in_features, out_features)``:
-``fan_in = shape[0]``, ``fan_out = shape[1]`` (a 1-D shape has ``fan_in = fan_out = shape[0]``).
+and returns a new array. Fans follow nablab's weight layouts, the output axis last: a linear
+weight ``(in_features, out_features)`` has ``fan_in = shape[0]``, ``fan_out = shape[1]``; a
+convolution weight ``(*kernel_size, in_channels // groups, out_channels)`` has a receptive
+field r = prod(kernel_size) and ``fan_in = r · in_channels // groups``,
+``fan_out = r · out_channels`` (PyTorch's fans for its ``(out, in // groups, *kernel)``
+layout). A 1-D shape has ``fan_in = fan_out = shape[0]``.
 
 ==================  =============================  ===========================
 name                variance                       distribution
@@ -34,12 +38,18 @@ Initializer = Callable[..., np.ndarray]
 
 
 def fans(shape: Shape) -> tuple[int, int]:
-    """(fan_in, fan_out) of a weight of ``shape`` in the (in_features, out_features) layout."""
+    """(fan_in, fan_out) of a weight of ``shape``, the output axis last.
+
+    (in, out): (in, out). (*k, in, out), a convolution's kernel: with r = prod(k) the inputs
+    one output sees, fan_in = r·in and fan_out = r·out (the outputs one input reaches).
+    """
+    shape = tuple(int(s) for s in shape)
     if len(shape) == 1:
         return shape[0], shape[0]
-    if len(shape) == 2:
-        return shape[0], shape[1]
-    raise ValueError(f"fans are defined for 1-D or 2-D shapes (in, out), got shape {shape}")
+    if len(shape) >= 2:
+        receptive = math.prod(shape[:-2])
+        return receptive * shape[-2], receptive * shape[-1]
+    raise ValueError(f"fans need a shape with at least one axis, got shape {shape}")
 
 
 def zeros(shape: Shape, *, rng: RngLike = None, dtype=np.float64) -> np.ndarray:

@@ -47,21 +47,28 @@ class Dropout(Module):
         if not self.training:
             self._scale, self.last_mask = (1.0 if self.mode == "inverted" else 1.0 - self.p), None
             return x if self._scale == 1.0 else x * x.dtype.type(self._scale)
+        shape = self._mask_shape(x)
         if self._fixed_mask is not None:
             mask = self._fixed_mask
-            if mask.shape != x.shape:
+            if mask.shape != shape:
+                per = "" if shape == x.shape else f" (a mask of this layer is {shape})"
                 raise ValueError(
                     f"{self.label}: the fixed mask has shape {mask.shape}, the input {x.shape}"
+                    + per
                 )
         else:
             draw_dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float64
-            mask = self.rng.random(x.shape, dtype=draw_dtype) >= self.p
+            mask = self.rng.random(shape, dtype=draw_dtype) >= self.p
         self.last_mask = mask
         self._scale = self._train_scale()
         out = x * mask
         if self._scale != 1.0:
             out *= x.dtype.type(self._scale)
         return out
+
+    def _mask_shape(self, x: np.ndarray) -> tuple[int, ...]:
+        """One keep/drop decision per entry of ``x``."""
+        return x.shape
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         self._require_forward(self._scale)
@@ -71,3 +78,41 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, mode={self.mode!r}"
+
+
+class _ChannelDropout(Dropout):
+    """Dropout of whole channels of feature maps: one decision per (sample, channel)."""
+
+    dims = 0
+    _spatial_names = ""
+
+    def _mask_shape(self, x: np.ndarray) -> tuple[int, ...]:
+        if not isinstance(x, np.ndarray) or x.ndim != self.dims + 2:
+            raise ValueError(
+                f"{self.label}: expected feature maps (N, C, {self._spatial_names}), "
+                f"got {getattr(x, 'shape', type(x))}"
+            )
+        return (*x.shape[:2], *(1,) * self.dims)
+
+
+class Dropout1d(_ChannelDropout):
+    """Dropout of whole channels of (N, C, L) signals (PyTorch's ``Dropout1d``): channel c of
+    sample n is kept with probability 1 − p for all of its L positions, so the mask
+    (``last_mask``) has shape (N, C, 1). Modes and scaling as :class:`Dropout`.
+
+    Neighbouring positions of a feature map are strongly correlated, so dropping single
+    entries removes little information; dropping a whole channel regularizes a convolution
+    as dropping a unit regularizes a dense layer.
+    """
+
+    dims = 1
+    _spatial_names = "L"
+
+
+class Dropout2d(_ChannelDropout):
+    """Dropout of whole channels of (N, C, H, W) feature maps (PyTorch's ``Dropout2d``): one
+    keep/drop decision per (sample, channel), mask shape (N, C, 1, 1). Modes and scaling as
+    :class:`Dropout`; :class:`Dropout` itself drops single entries of any shape."""
+
+    dims = 2
+    _spatial_names = "H, W"

@@ -1,8 +1,10 @@
-"""Batch normalization and layer normalization, forward and closed-form backward.
+"""Batch normalization (of features and of feature maps) and layer normalization, forward and
+closed-form backward.
 
 Both normalize x̂ = (x − μ) / √(σ² + ε) and scale y = γ·x̂ + β; they differ in what μ and σ²
-average over: BatchNorm over the samples of a batch (per feature), LayerNorm over the features
-of a sample (per sample), which is why LayerNorm does not care about the batch size.
+average over: BatchNorm over the samples of a batch (per feature; for feature maps per channel,
+over the samples and every position), LayerNorm over the features of a sample (per sample),
+which is why LayerNorm does not care about the batch size.
 
 Backward, for one group of m values normalized together (g = dL/dy, ĝ = γ·g):
 
@@ -27,7 +29,7 @@ from nablab.nn.module import Module, Parameter
 
 
 def _check_features(module: Module, x: object) -> None:
-    """Batch norms take (N, C) arrays with C = ``module.num_features``."""
+    """Mean-only batch norm takes (N, C) arrays with C = ``module.num_features``."""
     if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != module.num_features:
         raise ValueError(
             f"{module.label}: expected input of shape (N, {module.num_features}), "
@@ -45,18 +47,12 @@ def _normalized_backward(
     return (inv_std / m) * (m * g_hat - sum_g - x_hat * sum_gx)
 
 
-class BatchNorm1d(Module):
-    """Batch normalization over the batch axis of (N, C) inputs (PyTorch's ``BatchNorm1d``).
+class _BatchNorm(Module):
+    """Batch normalization per channel: the statistics of channel c average over every axis
+    but axis 1 (the samples, and for feature maps every position too). Subclasses say which
+    input shapes they take."""
 
-    Training: μ and the biased σ² = mean((x − μ)²) of the batch normalize it; the running
-    statistics follow r ← (1 − momentum)·r + momentum·s with the *unbiased* variance
-    σ²·N/(N − 1) (``momentum=None``: cumulative average). Eval: the running statistics
-    normalize, and backward is then dL/dx = γ·g/√(r_var + ε).
-
-    A training batch of one sample has x − μ = 0: every output is β and its gradient with
-    respect to x is zero. nablab returns that (with a warning, once) instead of failing, and
-    leaves the running statistics alone, since one sample gives no variance estimate.
-    """
+    _shapes = "(N, C)"
 
     def __init__(
         self,
@@ -68,9 +64,10 @@ class BatchNorm1d(Module):
         dtype: np.dtype | type = np.float32,
     ) -> None:
         super().__init__()
-        num_features = positive_int("BatchNorm1d", "num_features", num_features)
+        owner = type(self).__name__
+        num_features = positive_int(owner, "num_features", num_features)
         if momentum is not None and not 0 <= momentum <= 1:
-            raise ValueError(f"BatchNorm1d: momentum must be in [0, 1] or None, got {momentum}")
+            raise ValueError(f"{owner}: momentum must be in [0, 1] or None, got {momentum}")
         dtype = np.dtype(dtype)
         self.num_features, self.eps, self.momentum = int(num_features), float(eps), momentum
         self.affine, self.track_running_stats = affine, track_running_stats
@@ -84,25 +81,41 @@ class BatchNorm1d(Module):
         self._cache: tuple | None = None
         self._warned_single = False
 
+    def _accepts(self, x: np.ndarray) -> bool:
+        return x.ndim == 2
+
+    def _check(self, x: object) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The axes the statistics average over and the shape that broadcasts a per-channel
+        vector against ``x``."""
+        if not isinstance(x, np.ndarray) or not self._accepts(x) or x.shape[1] != self.num_features:
+            raise ValueError(
+                f"{self.label}: expected input of shape "
+                f"{self._shapes.replace('C', str(self.num_features))}, "
+                f"got {getattr(x, 'shape', type(x))}"
+            )
+        axes = (0, *range(2, x.ndim))
+        return axes, (self.num_features, *(1,) * (x.ndim - 2))
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        _check_features(self, x)
+        axes, per_channel = self._check(x)
         use_batch = self.training or not self.track_running_stats
         if use_batch:
-            n = x.shape[0]
-            mean = x.mean(axis=0)
+            n = math.prod(x.shape[a] for a in axes)
+            mean = x.mean(axis=axes, keepdims=True)
             centered = x - mean
-            var = (centered * centered).mean(axis=0)
+            var = (centered * centered).mean(axis=axes, keepdims=True)
             if self.training and self.track_running_stats:
-                self._update_running(mean, var, n)
+                self._update_running(mean.reshape(-1), var.reshape(-1), n)
         else:
-            mean, var = self.running_mean, self.running_var
+            mean, var = self.running_mean.reshape(per_channel), self.running_var
+            var = var.reshape(per_channel)
             centered = x - mean
         inv_std = 1.0 / np.sqrt(var + self.eps)
         x_hat = centered * inv_std
-        self._cache = (x_hat, inv_std.astype(x.dtype, copy=False), use_batch)
+        self._cache = (x_hat, inv_std.astype(x.dtype, copy=False), use_batch, axes, per_channel)
         if not self.affine:
             return x_hat
-        return x_hat * self.weight.data + self.bias.data
+        return x_hat * self.weight.data.reshape(per_channel) + self.bias.data.reshape(per_channel)
 
     def _update_running(self, mean: np.ndarray, var: np.ndarray, n: int) -> None:
         if n == 1:
@@ -126,26 +139,64 @@ class BatchNorm1d(Module):
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         self._require_forward(self._cache)
-        x_hat, inv_std, used_batch = self._cache
+        x_hat, inv_std, used_batch, axes, per_channel = self._cache
         if grad_out.shape != x_hat.shape:
             raise ValueError(
                 f"{self.label}: expected grad_out of shape {x_hat.shape}, got {grad_out.shape}"
             )
         if self.affine:
-            self.weight.grad += (grad_out * x_hat).sum(axis=0)
-            self.bias.grad += grad_out.sum(axis=0)
-            g_hat = grad_out * self.weight.data
+            self.weight.grad += (grad_out * x_hat).sum(axis=axes)
+            self.bias.grad += grad_out.sum(axis=axes)
+            g_hat = grad_out * self.weight.data.reshape(per_channel)
         else:
             g_hat = grad_out
         if not used_batch:
             return g_hat * inv_std
-        return _normalized_backward(g_hat, x_hat, inv_std, axis=0)
+        return _normalized_backward(g_hat, x_hat, inv_std, axis=axes)
 
     def extra_repr(self) -> str:
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
             f"affine={self.affine}, track_running_stats={self.track_running_stats}"
         )
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalization of (N, C) features or (N, C, L) signals, per feature or channel
+    (PyTorch's ``BatchNorm1d``): for (N, C, L) channel c's statistics average over the N·L
+    values it holds.
+
+    Training: μ and the biased σ² = mean((x − μ)²) of the batch normalize it; the running
+    statistics follow r ← (1 − momentum)·r + momentum·s with the *unbiased* variance
+    σ²·m/(m − 1), m the number of values averaged (``momentum=None``: cumulative average).
+    Eval: the running statistics normalize, and backward is then dL/dx = γ·g/√(r_var + ε).
+
+    A training batch of one sample has x − μ = 0: every output is β and its gradient with
+    respect to x is zero. nablab returns that (with a warning, once) instead of failing, and
+    leaves the running statistics alone, since one sample gives no variance estimate.
+    """
+
+    _shapes = "(N, C) or (N, C, L)"
+
+    def _accepts(self, x: np.ndarray) -> bool:
+        return x.ndim in (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalization of (N, C, H, W) feature maps, one μ, σ², γ and β per channel
+    (PyTorch's ``BatchNorm2d``).
+
+    Channel c is normalized with the mean and biased variance of its m = N·H·W values,
+    x̂ = (x − μ_c)/√(σ_c² + ε), y = γ_c·x̂ + β_c; the running statistics follow
+    r ← (1 − momentum)·r + momentum·s with the unbiased variance σ²·m/(m − 1). Backward is
+    the batch-norm formula of this module's docstring with the sums over the m values of a
+    channel: dL/dx = (1/(m·√(σ² + ε)))·(m·ĝ − Σĝ − x̂·Σ(ĝ·x̂)), ĝ = γ·g.
+    """
+
+    _shapes = "(N, C, H, W)"
+
+    def _accepts(self, x: np.ndarray) -> bool:
+        return x.ndim == 4
 
 
 class LayerNorm(Module):
@@ -260,3 +311,7 @@ class MeanOnlyBatchNorm1d(Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, momentum={self.momentum}"
+
+
+NORMALIZATIONS = (_BatchNorm, LayerNorm, MeanOnlyBatchNorm1d)
+"""The normalization layers (whose γ and β penalties leave alone unless asked)."""

@@ -1,7 +1,8 @@
 """Explicit regularization penalties: their value joins the loss, their gradient ``.grad``.
 
-By default only weight matrices are penalized; biases and normalization parameters (γ, β)
-opt in. Decoupled weight decay is an optimizer option (``AdamW``), not a penalty.
+By default only weights (matrices and convolution kernels) are penalized; biases and
+normalization parameters (γ, β) opt in. Decoupled weight decay is an optimizer option
+(``AdamW``), not a penalty.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from nablab.nn.module import Module, Parameter
-from nablab.nn.normalization import BatchNorm1d, LayerNorm, MeanOnlyBatchNorm1d
+from nablab.nn.normalization import NORMALIZATIONS
 
 L2_CONVENTIONS = {"half": 0.5, "full": 1.0}
 
@@ -19,10 +20,11 @@ L2_CONVENTIONS = {"half": 0.5, "full": 1.0}
 def penalized_parameters(
     model: Module, biases: bool = False, normalization: bool = False
 ) -> list[Parameter]:
-    """The weight matrices of ``model`` (plus biases and γ/β when asked), in model order."""
+    """The weights of ``model`` (matrices and convolution kernels; plus biases and γ/β when
+    asked), in model order."""
     chosen: list[Parameter] = []
     for _, module in model.named_modules():
-        is_norm = isinstance(module, BatchNorm1d | LayerNorm | MeanOnlyBatchNorm1d)
+        is_norm = isinstance(module, NORMALIZATIONS)
         for name, param in module._params.items():
             if is_norm:
                 keep = normalization
