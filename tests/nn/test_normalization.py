@@ -185,3 +185,62 @@ def test_summary_of_a_deeper_model_and_frozen_parameters():
     assert table.total == 4 * 8 + 8 + 8 * 3 + 3
     assert table.trainable == table.total - 8
     assert [r.kind for r in table.rows] == ["Linear", "ReLU", "Dropout", "Linear"]
+
+
+@pytest.mark.parametrize(
+    ("make", "reference", "shape"),
+    [
+        (nn.BatchNorm2d, torch.nn.BatchNorm2d, (4, 3, 5, 6)),
+        (nn.BatchNorm2d, torch.nn.BatchNorm2d, (1, 2, 3, 3)),  # one sample, nine values each
+        (nn.BatchNorm1d, torch.nn.BatchNorm1d, (3, 4, 7)),  # signals (N, C, L)
+    ],
+)
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_per_channel_batchnorm_matches_torch(rng, make, reference, shape, momentum):
+    c = shape[1]
+    ours = make(c, momentum=momentum, dtype=np.float64)
+    ours.weight.data = rng.normal(size=c)
+    ours.bias.data = rng.normal(size=c)
+    ref = reference(c, momentum=momentum)
+    with torch.no_grad():
+        ref.weight.copy_(tt(ours.weight.data))
+        ref.bias.copy_(tt(ours.bias.data))
+    for step in range(4):
+        if step == 3:
+            ours.eval()
+            ref.eval()
+        x, g = rng.normal(loc=1.0, scale=2.0, size=shape), rng.normal(size=shape)
+        ours.zero_grad()
+        ref.zero_grad()
+        y = ours(x)
+        dx = ours.backward(g)
+        xt = tt(x, True)
+        yt = ref(xt)
+        yt.backward(tt(g))
+        assert_close(y, nn_(yt))
+        assert_close(dx, nn_(xt.grad))
+        assert_close(ours.weight.grad, nn_(ref.weight.grad))
+        assert_close(ours.bias.grad, nn_(ref.bias.grad))
+        assert_close(ours.running_mean, nn_(ref.running_mean))
+        assert_close(ours.running_var, nn_(ref.running_var))
+
+
+def test_batchnorm2d_finite_differences_and_errors(rng):
+    model = nn.Sequential(
+        nn.Conv2d(2, 3, 2, rng=rng, dtype=np.float64),
+        nn.BatchNorm2d(3, dtype=np.float64),
+        nn.Tanh(),
+        nn.GlobalAvgPool(),
+        nn.Linear(3, 2, rng=rng, dtype=np.float64),
+    )
+    for p in model.parameters():
+        p.data = p.data + rng.normal(scale=0.1, size=p.shape)
+    x, target = rng.normal(size=(3, 2, 4, 4)), rng.normal(size=(3, 2))
+    report = gradcheck(model, nn.MSELoss(), x, target, include_input=True)
+    assert report.passed(1e-6), report.table()
+    with pytest.raises(ValueError, match=r"BatchNorm2d '1': expected input of shape \(N, 3, H"):
+        model[1](np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"BatchNorm1d: expected input of shape \(N, 4\) or"):
+        nn.BatchNorm1d(4)(np.zeros((2, 4, 3, 3), np.float32))
+    y = nn.BatchNorm2d(3)(rng.normal(size=(2, 3, 4, 4)).astype(np.float32))
+    assert y.dtype == np.float32

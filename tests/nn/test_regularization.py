@@ -207,3 +207,34 @@ def test_penalized_loss_gradient_matches_finite_differences(rng):
         for value in grad.ravel():
             assert value == pytest.approx(next(numeric), rel=1e-6, abs=1e-9)
     assert loss(model(x), target) < total(model(x), target)
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape", "mask_shape"),
+    [
+        (nn.Dropout1d, (64, 50, 7), (64, 50, 1)),
+        (nn.Dropout2d, (64, 50, 3, 4), (64, 50, 1, 1)),
+    ],
+)
+def test_channel_dropout_drops_whole_channels(layer, shape, mask_shape):
+    drop = layer(0.3, rng=0)
+    x = np.random.default_rng(1).normal(size=shape)
+    y = drop(x)
+    mask = drop.last_mask
+    assert mask.shape == mask_shape
+    kept = mask.mean()
+    assert abs(kept - 0.7) < 5 * np.sqrt(0.21 / mask.size)
+    assert_close(y, x * mask / 0.7)  # every position of a dropped channel is zero
+    g = np.random.default_rng(2).normal(size=shape)
+    assert_close(drop.backward(g), g * mask / 0.7)
+    drop.eval()
+    np.testing.assert_array_equal(drop(x), x)
+    with pytest.raises(ValueError, match=r"Dropout\dd: expected feature maps \(N, C, "):
+        layer(0.5)(np.ones((2, 3)))
+
+
+def test_elementwise_dropout_works_on_feature_maps():
+    drop = nn.Dropout(0.5, rng=0)
+    x = np.ones((2, 3, 4, 4))
+    y = drop(x)
+    assert drop.last_mask.shape == x.shape and set(np.unique(y)) <= {0.0, 2.0}

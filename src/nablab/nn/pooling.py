@@ -85,8 +85,25 @@ class _Pool(Module):
 
 
 class _MaxPool(_Pool):
+    def _check_reach(self, spatial: tuple[int, ...], out: tuple[int, ...]) -> None:
+        """With dilation a window's taps can skip the input and land on padding only; its
+        maximum would be −∞ with no input to send the gradient to, so that is an error."""
+        axes = zip(
+            spatial, self.padding, out, self.kernel_size, self.stride, self.dilation, strict=True
+        )
+        for axis, (size, pad, count, k, s, d) in enumerate(axes):
+            for o in range(count):
+                if all(not pad <= o * s + j * d < pad + size for j in range(k)):
+                    raise ValueError(
+                        f"{self.label}: window {o} along spatial axis {axis} reads padding "
+                        f"only (input size {size}, padding {pad}, dilation {d}); use less "
+                        "padding or dilation"
+                    )
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        _, out = self._windows_of(x)
+        spatial, out = self._windows_of(x)
+        if any(self.padding) and any(d > 1 for d in self.dilation):
+            self._check_reach(spatial, out)
         xp = pad_channels_last(np.moveaxis(x, 1, -1), self._pads, fill=-np.inf)
         positions = list(np.ndindex(*self.kernel_size))
         y = xp[self._slices(positions[0], out)].copy()  # (N, *O, C)
