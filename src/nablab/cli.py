@@ -26,7 +26,7 @@ def _widths(text: str) -> tuple[int, ...]:
             f"expected comma-separated sizes like 64,64, got {text!r}"
         ) from None
     if not widths or min(widths) < 1:
-        raise argparse.ArgumentTypeError(f"hidden sizes must be positive integers, got {text!r}")
+        raise argparse.ArgumentTypeError(f"sizes must be positive integers, got {text!r}")
     return widths
 
 
@@ -39,7 +39,10 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
     from nablab.data.datasets import LOADERS
     from nablab.init import INITIALIZERS
     from nablab.nn.activations import ACTIVATIONS, hidden_activations
-    from nablab.train.config import DTYPES
+    from nablab.train.config import DTYPES, TrainConfig
+    from nablab.train.models import MODELS
+
+    defaults = TrainConfig()
 
     parser.add_argument(
         "--data",
@@ -48,7 +51,35 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
         ".csv with the label last, IDX images with --labels)",
     )
     parser.add_argument("--labels", help="the IDX labels file, when --data is IDX images")
-    parser.add_argument("--hidden", type=_widths, default=(64, 64), help="hidden sizes: 64,64")
+    parser.add_argument(
+        "--model", choices=MODELS.names(), default=defaults.model, help=_listing(MODELS)
+    )
+    parser.add_argument(
+        "--hidden",
+        type=_widths,
+        default=defaults.hidden,
+        help="(mlp) hidden widths, default " + ",".join(map(str, defaults.hidden)),
+    )
+    parser.add_argument(
+        "--channels",
+        type=_widths,
+        default=defaults.channels,
+        help="(cnn) output channels of each convolution, default "
+        + ",".join(map(str, defaults.channels)),
+    )
+    parser.add_argument(
+        "--kernel-size",
+        type=int,
+        default=defaults.kernel_size,
+        help=f"(cnn) kernel size of every convolution (padding kernel_size // 2), default "
+        f"{defaults.kernel_size}",
+    )
+    parser.add_argument(
+        "--stride",
+        type=int,
+        default=defaults.stride,
+        help=f"(cnn) stride of every convolution, default {defaults.stride}",
+    )
     parser.add_argument(
         "--activation",
         choices=hidden_activations(),
@@ -63,7 +94,12 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
         help=_listing(INITIALIZERS),
     )
     parser.add_argument("--batch-norm", action="store_true")
-    parser.add_argument("--dropout", type=float, default=0.0, help="drop probability")
+    parser.add_argument(
+        "--dropout",
+        type=float,
+        default=0.0,
+        help="drop probability (of units; of whole channels in a cnn)",
+    )
     parser.add_argument("--val-fraction", type=float, default=0.2)
     parser.add_argument("--no-standardize", dest="standardize", action="store_false")
     parser.add_argument("--seed", type=int, default=0)
@@ -113,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="relative slack for rounding carried through steps (default 1e-3)",
     )
 
-    train = commands.add_parser("train", help="train an MLP classifier and write its run folder")
+    train = commands.add_parser(
+        "train", help="train a classifier (MLP or CNN) and write its run folder"
+    )
     _model_flags(train)
     train.add_argument(
         "--optimizer",

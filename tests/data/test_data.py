@@ -81,7 +81,8 @@ def test_idx_files_round_trip(tmp_path, compress):
     (tmp_path / f"images{suffix}").write_bytes(write(_idx(images, 0x08)))
     (tmp_path / f"labels{suffix}").write_bytes(write(_idx(labels, 0x08)))
     dataset = data.load_idx(tmp_path / f"images{suffix}", tmp_path / f"labels{suffix}")
-    np.testing.assert_allclose(dataset.x, images.reshape(5, -1) / 255.0)
+    np.testing.assert_allclose(dataset.x, images[:, None] / 255.0)  # (N, C, H, W)
+    assert dataset.input_shape == (1, 4, 3) and dataset.n_features == 12
     np.testing.assert_array_equal(dataset.y, labels)
     floats = rng.normal(size=(2, 3)).astype(np.float32)
     (tmp_path / "floats").write_bytes(_idx(floats, 0x0D))

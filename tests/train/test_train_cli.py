@@ -97,7 +97,7 @@ def test_train_on_a_users_file_with_a_test_split(tmp_path, capsys):
     [
         (["--optimizer", "lion"], "invalid choice: 'lion'"),
         (["--lr", "-0.1"], "--lr must be in (0, inf), got -0.1"),
-        (["--hidden", "64,0"], "hidden sizes must be positive integers"),
+        (["--hidden", "64,0"], "--hidden: sizes must be positive integers"),
         (["--dropout", "1.5"], "--dropout must be in [0, 1), got 1.5"),
         (["--seed", "-1"], "--seed must be in [0, 4294967295], got -1"),
         (["--momentum", "1.5"], "--momentum must be in [0, 1), got 1.5"),

@@ -1,11 +1,13 @@
 """Built-in datasets, each generated or shipped inside an installed package (no downloads).
 
-``load(name)`` returns a :class:`Dataset`: training features ``x`` (float, one sample per row),
-integer labels ``y``, and a held-out test split where the dataset defines one.
+``load(name)`` returns a :class:`Dataset`: training features ``x`` (float, one sample per row,
+or one (C, H, W) image per sample for image files), integer labels ``y``, and a held-out test
+split where the dataset defines one.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,8 +28,13 @@ class Dataset:
     y_test: np.ndarray | None = None
 
     @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One sample's shape: (features,) for rows, (C, H, W) for images."""
+        return tuple(self.x.shape[1:])
+
+    @property
     def n_features(self) -> int:
-        return self.x.shape[1]
+        return math.prod(self.input_shape)
 
     @property
     def classes(self) -> int:

@@ -53,13 +53,22 @@ def read_idx(path: str | Path) -> np.ndarray:
 
 
 def load_idx(images: str | Path, labels: str | Path, scale: float | None = 255.0) -> Dataset:
-    """Images (N, ...) flattened to rows, divided by ``scale``; labels (N,)."""
+    """Images divided by ``scale``, kept as (N, C, H, W) as convolutions read them: an IDX
+    file of (N, H, W) images (MNIST's) gets one channel, (N, C, H, W) stays, and (N, D)
+    vectors stay rows. Labels (N,). A multilayer perceptron flattens images itself."""
     x, y = read_idx(images), read_idx(labels)
     if y.ndim != 1:
         raise DataFileError(f"{labels}: labels must be one-dimensional, got shape {y.shape}")
     if len(x) != len(y):
         raise DataFileError(f"{images} has {len(x)} samples but {labels} has {len(y)} labels")
-    x = x.reshape(len(x), -1).astype(np.float64)
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim not in (2, 4):
+        raise DataFileError(
+            f"{images}: expected images (N, H, W) or (N, C, H, W) or rows (N, D), "
+            f"got shape {x.shape}"
+        )
+    x = x.astype(np.float64)
     return Dataset(Path(images).name, x / scale if scale else x, y.astype(np.int64))
 
 

@@ -25,12 +25,16 @@ class Summary:
 
     def __str__(self) -> str:
         width = max([5, *(len(f"{r.name} ({r.kind})") for r in self.rows)])
-        lines = [f"{'layer':<{width}}  {'output shape':<16}  {'params':>10}", "-" * (width + 30)]
-        for r in self.rows:
-            shape = "(N, " + ", ".join(map(str, r.output_shape[1:])) + ")"
-            lines.append(f"{r.name + ' (' + r.kind + ')':<{width}}  {shape:<16}  {r.params:>10,}")
+        shapes = [_shape_text(r.output_shape) for r in self.rows]
+        shape_width = max([16, *(len(shape) for shape in shapes)])
+        rule = "-" * (width + shape_width + 14)
+        lines = [f"{'layer':<{width}}  {'output shape':<{shape_width}}  {'params':>10}", rule]
+        for r, shape in zip(self.rows, shapes, strict=True):
+            lines.append(
+                f"{r.name + ' (' + r.kind + ')':<{width}}  {shape:<{shape_width}}  {r.params:>10,}"
+            )
         lines += [
-            "-" * (width + 30),
+            rule,
             f"total parameters: {self.total:,}",
             f"trainable parameters: {self.trainable:,}",
         ]
@@ -41,7 +45,7 @@ class Summary:
 
         rows = "".join(
             f"<tr><td>{escape(r.name)}</td><td>{escape(r.kind)}</td>"
-            f"<td>(N, {', '.join(map(str, r.output_shape[1:]))})</td>"
+            f"<td>{_shape_text(r.output_shape)}</td>"
             f"<td style='text-align:right'>{r.params:,}</td></tr>"
             for r in self.rows
         )
@@ -52,15 +56,26 @@ class Summary:
         )
 
 
-def _leaves(model: Module) -> list[tuple[str, Module]]:
-    if isinstance(model, Sequential):
-        return [(f"{name}", child) for name, child in model._modules.items()]
-    return [(model._path or type(model).__name__, model)]
+def _shape_text(shape: tuple[int, ...]) -> str:
+    """(N, 64, 20) for an output of shape (1, 64, 20): the batch axis is N."""
+    return "(N" + "".join(f", {size}" for size in shape[1:]) + ")"
+
+
+def _leaves(model: Module, prefix: str = "") -> list[tuple[str, Module]]:
+    """The layers a forward pass runs one after the other: a Sequential's children, with
+    nested Sequentials opened (``"1.0"``); any other module is one layer."""
+    if not isinstance(model, Sequential):
+        return [(prefix or model._path or type(model).__name__, model)]
+    leaves = []
+    for name, child in model._modules.items():
+        leaves += _leaves(child, f"{prefix}.{name}" if prefix else name)
+    return leaves
 
 
 def summary(model: Module, input_shape: tuple[int, ...] | int) -> Summary:
-    """Run one zero sample of ``input_shape`` (features, without the batch axis) through
-    ``model`` in eval mode and list each layer's output shape and parameter count.
+    """Run one zero sample of ``input_shape`` (without the batch axis: ``(features,)``,
+    ``(C, L)`` or ``(C, H, W)``) through ``model`` in eval mode and list each layer's output
+    shape and parameter count; nested ``Sequential`` containers are opened, layer by layer.
 
     Trainable parameters are those with ``requires_grad``; buffers such as BatchNorm's
     running statistics are not parameters. Linear(10, 20) + BatchNorm1d(20) has 260.

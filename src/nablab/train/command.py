@@ -31,10 +31,10 @@ def summary_command(config: TrainConfig) -> int:
     try:
         check_config(config)
         splits = load_data(config)
+        model = build_model(config, splits.input_shape, splits.classes)
     except ConfigError as error:
         return _error("summary", error)
-    model = build_model(config, splits.n_features, splits.classes)
-    print(summary(model, splits.n_features))
+    print(summary(model, splits.input_shape))
     return 0
 
 

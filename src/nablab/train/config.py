@@ -15,6 +15,7 @@ from nablab.init import INITIALIZERS
 from nablab.nn.activations import ACTIVATIONS, hidden_activations
 from nablab.optim.registry import OPTIMIZERS, SCHEDULES, training_names
 from nablab.registry import Registry
+from nablab.train.models import MODELS
 
 DTYPES = ("float32", "float64")
 
@@ -25,11 +26,17 @@ class ConfigError(ValueError):
 
 @dataclass
 class TrainConfig:
-    """A multilayer perceptron classifier trained with softmax cross-entropy."""
+    """A classifier trained with softmax cross-entropy: a multilayer perceptron
+    (``model="mlp"``, sized by ``hidden``) or a convolutional network (``model="cnn"``, sized
+    by ``channels``, ``kernel_size`` and ``stride``); the other fields apply to both."""
 
     data: str = "digits"
     labels: str | None = None
+    model: str = "mlp"
     hidden: tuple[int, ...] = (64, 64)
+    channels: tuple[int, ...] = (64, 64, 64)
+    kernel_size: int = 5
+    stride: int = 2
     activation: str = "relu"
     init: str = "he_normal"
     optimizer: str = "adam"
@@ -95,10 +102,15 @@ def check_config(config: TrainConfig) -> None:
     """Raise :class:`ConfigError` for the first bad field (the data file is read later)."""
     if config.data not in LOADERS and not config.data:
         raise ConfigError(f"--data: give a built-in dataset ({', '.join(LOADERS)}) or a file")
-    if not isinstance(config.hidden, tuple) or any(
-        isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in config.hidden
-    ):
-        raise ConfigError(f"--hidden sizes must be positive integers, got {config.hidden!r}")
+    _choice(config, "model", MODELS)
+    for name in ("hidden", "channels"):
+        sizes = getattr(config, name)
+        if not isinstance(sizes, tuple) or any(
+            isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in sizes
+        ):
+            raise ConfigError(f"{flag(name)} sizes must be positive integers, got {sizes!r}")
+    _number(config, "kernel_size", 1, integer=True)
+    _number(config, "stride", 1, integer=True)
     _choice(config, "activation", ACTIVATIONS, hidden_activations())
     _choice(config, "init", INITIALIZERS)
     _choice(config, "optimizer", OPTIMIZERS, training_names())

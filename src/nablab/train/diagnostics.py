@@ -34,7 +34,12 @@ ROOT_CAUSES = ("dead_relu", "saturation", "vanishing_gradients")
 
 class _ActivationMonitor:
     """Forward hooks on ReLU / sigmoid / tanh layers that record, per unit, whether it was
-    ever active (ReLU) and how often it sat at a bound (sigmoid, tanh)."""
+    ever active (ReLU) and how often it sat at a bound (sigmoid, tanh).
+
+    A unit is a column of (N, units) activations and a channel of (N, C, L) or (N, C, H, W)
+    feature maps: a ReLU channel is alive when it fires at any position of any sample, and a
+    channel's saturation is the share of its values, over samples and positions, at a bound.
+    """
 
     def __init__(self, model: nn.Module, saturation_level: float) -> None:
         self.layers = [
@@ -50,20 +55,23 @@ class _ActivationMonitor:
         self.active: dict[str, np.ndarray] = {}
         self.saturated: dict[str, np.ndarray] = {}
         self.samples: dict[str, int] = {}
+        self.units: dict[str, str] = {}
 
     def _hook(self, path: str):
         def record(module: nn.Module, x: np.ndarray, y: np.ndarray) -> None:
             if not module.training:
                 return
+            axes = (0, *range(2, y.ndim))  # every axis but the unit (channel) axis
+            self.units[path] = "channels" if y.ndim > 2 else "units"
             if isinstance(module, nn.ReLU):
-                fired = (y > 0).any(axis=0)
+                fired = (y > 0).any(axis=axes)
                 seen = self.active.get(path)
                 self.active[path] = fired if seen is None else seen | fired
             else:
                 bound = np.abs(2 * y - 1) if isinstance(module, nn.Sigmoid) else np.abs(y)
-                count = (bound > self.level).sum(axis=0)
+                count = (bound > self.level).sum(axis=axes)
                 self.saturated[path] = self.saturated.get(path, 0) + count
-                self.samples[path] = self.samples.get(path, 0) + len(y)
+                self.samples[path] = self.samples.get(path, 0) + y.size // y.shape[1]
 
         return record
 
@@ -268,8 +276,8 @@ class Diagnostics(Callback):
                         "dead_relu",
                         epoch,
                         f"most ReLU units of layer {path} never activate",
-                        f"{dead:.0%} of its {fired.size} units gave 0 for every sample of "
-                        "the epoch",
+                        f"{dead:.0%} of its {fired.size} {monitor.units[path]} gave 0 for "
+                        "every sample of the epoch",
                         "lower the learning rate, use LeakyReLU, He initialization, or start "
                         "biases at a small positive value",
                     ),

@@ -21,16 +21,18 @@ from nablab.train.config import ConfigError, TrainConfig, check_config
 from nablab.train.diagnostics import Diagnostics
 from nablab.train.history import History, history_html
 from nablab.train.loop import evaluate, fit
+from nablab.train.models import MODELS
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
 
 @dataclass
 class Splits:
-    """A dataset's name and its standardized training, validation and test arrays."""
+    """A dataset's name, one sample's shape and its standardized training, validation and test
+    arrays."""
 
     name: str
-    n_features: int
+    input_shape: tuple[int, ...]
     classes: int
     train: Arrays
     val: Arrays
@@ -58,28 +60,25 @@ def load_data(config: TrainConfig) -> Splits:
         x_test = None if x_test is None else scaler.transform(x_test)
     test = None if x_test is None else (x_test, y_test)
     return Splits(
-        dataset.name, dataset.n_features, dataset.classes, (x_train, y_train), (x_val, y_val), test
+        dataset.name,
+        dataset.input_shape,
+        dataset.classes,
+        (x_train, y_train),
+        (x_val, y_val),
+        test,
     )
 
 
-def build_model(config: TrainConfig, n_features: int, n_classes: int) -> nn.Sequential:
-    """Linear → [BatchNorm] → activation → [Dropout] per hidden width, then a linear read-out
-    (Xavier-initialized after He-initialized hidden layers)."""
-    rng = np.random.default_rng(config.seed)
-    dtype = np.dtype(config.dtype)
-    layers: list[nn.Module] = []
-    width = n_features
-    for hidden in config.hidden:
-        layers.append(nn.Linear(width, hidden, init=config.init, rng=rng, dtype=dtype))
-        if config.batch_norm:
-            layers.append(nn.BatchNorm1d(hidden, dtype=dtype))
-        layers.append(nn.activation(config.activation))
-        if config.dropout:
-            layers.append(nn.Dropout(config.dropout, rng=rng))
-        width = hidden
-    output_init = "xavier_uniform" if config.init.startswith(("he", "kaiming")) else config.init
-    layers.append(nn.Linear(width, n_classes, init=output_init, rng=rng, dtype=dtype))
-    return nn.Sequential(*layers)
+def build_model(
+    config: TrainConfig, input_shape: tuple[int, ...] | int, n_classes: int
+) -> nn.Sequential:
+    """The model ``config.model`` names (see :mod:`nablab.train.models`) for samples of
+    ``input_shape``; a model that does not fit the data is a :class:`ConfigError`."""
+    shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
+    try:
+        return MODELS[config.model](config, shape, n_classes)
+    except ValueError as error:
+        raise ConfigError(f"--model {config.model}: {error}") from None
 
 
 def build_optimizer(config: TrainConfig, model: nn.Module) -> Optimizer:
@@ -155,7 +154,7 @@ def run_training(
     given, is the config's data already loaded by :func:`load_data`."""
     check_config(config)
     splits = load_data(config) if splits is None else splits
-    model = build_model(config, splits.n_features, splits.classes)
+    model = build_model(config, splits.input_shape, splits.classes)
     optimizer = build_optimizer(config, model)
     loss = nn.CrossEntropyLoss()
     history = fit(
