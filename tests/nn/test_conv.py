@@ -335,3 +335,25 @@ def test_state_dict_round_trip_and_repr(rng):
         "Conv1d(2, 3, kernel_size=(5,), stride=(2,), padding=2, bias=True, dtype=float32)"
     )
     assert "dilation=(2, 1), groups=2" in repr(nn.Conv2d(2, 2, 3, dilation=(2, 1), groups=2))
+
+
+def test_backward_params_skips_the_input_gradient_behind_a_leading_reshape(rng):
+    model = nn.Sequential(
+        nn.Unflatten(1, (1, 12)),
+        nn.Conv1d(1, 3, 3, rng=rng, dtype=np.float64),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(30, 2, rng=rng, dtype=np.float64),
+    )
+    x, g = rng.normal(size=(4, 12)), rng.normal(size=(4, 2))
+    model(x)
+    model.backward(g)
+    full = [p.grad.copy() for p in model.parameters()]
+    seen = []
+    model[1].register_backward_hook(lambda module, grad_in, grad_out: seen.append(grad_in))
+    model.zero_grad()
+    model(x)
+    model.backward_params(g)
+    assert seen == [None]  # the convolution was asked for its parameter gradients only
+    for expected, p in zip(full, model.parameters(), strict=True):
+        np.testing.assert_array_equal(p.grad, expected)

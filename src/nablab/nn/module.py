@@ -543,9 +543,19 @@ class Sequential(Module):
         return grad_out
 
     def backward_params(self, grad_out: np.ndarray) -> None:
-        """Backward without dL/d(input): the first layer skips its input-gradient product."""
+        """Backward without dL/d(input): the first layer that has parameters skips its
+        input-gradient product, and the layers before it (parameter-free reshapes such as
+        ``Unflatten``, without backward hooks) are not run at all."""
         layers = self._layers
-        for layer in reversed(layers[1:]):
+        first = 0
+        while (
+            first < len(layers) - 1
+            and not layers[first]._params
+            and not layers[first]._modules
+            and not layers[first]._backward_hooks
+        ):
+            first += 1
+        for layer in reversed(layers[first + 1 :]):
             grad_out = layer.backward(grad_out)
         if layers:
-            layers[0].backward_params(grad_out)
+            layers[first].backward_params(grad_out)

@@ -109,11 +109,15 @@ class _MaxPool(_Pool):
         y = xp[self._slices(positions[0], out)].copy()  # (N, *O, C)
         index_type = np.uint8 if len(positions) <= 256 else np.int32
         argmax = np.zeros(y.shape, index_type)
+        better = np.empty(y.shape, bool)
         for p, position in enumerate(positions[1:], start=1):
             v = xp[self._slices(position, out)]
-            better = (v > y) | (np.isnan(v) & ~np.isnan(y))  # strictly: the first max stays
+            # v replaces y when v > y or v is the first NaN: not (v <= y), unless y is NaN
+            np.less_equal(v, y, out=better)
+            np.logical_not(better, out=better)
+            better &= y == y
             np.copyto(y, v, where=better)
-            argmax[better] = p
+            np.copyto(argmax, index_type(p), where=better)
         self._cache = (argmax, x.shape, xp.shape, out)
         return np.moveaxis(y, -1, 1)
 
