@@ -386,7 +386,7 @@ def breakdown(kind: str, batch: int, steps: int = 40) -> str:
     loss = nn.CrossEntropyLoss()
     layers = list(model)
     spent = np.zeros((len(layers), 2))
-    for repeat in range(2):  # the first pass warms up
+    for _ in range(2):  # the first pass warms up
         spent[:] = 0
         for s in range(steps):
             h, yb = x[s * batch : (s + 1) * batch], y[s * batch : (s + 1) * batch]
