@@ -44,6 +44,11 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
 
     defaults = TrainConfig()
 
+    def reader(field: str) -> str:
+        """``(cnn)``: the models whose size this field sets, from the model registry."""
+        owners = [e.name for e in MODELS.entries() if field in e.extra["fields"]]
+        return f"({', '.join(owners)})"
+
     parser.add_argument(
         "--data",
         default="digits",
@@ -58,27 +63,27 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
         "--hidden",
         type=_widths,
         default=defaults.hidden,
-        help="(mlp) hidden widths, default " + ",".join(map(str, defaults.hidden)),
+        help=f"{reader('hidden')} hidden widths, default " + ",".join(map(str, defaults.hidden)),
     )
     parser.add_argument(
         "--channels",
         type=_widths,
         default=defaults.channels,
-        help="(cnn) output channels of each convolution, default "
+        help=f"{reader('channels')} output channels of each convolution, default "
         + ",".join(map(str, defaults.channels)),
     )
     parser.add_argument(
         "--kernel-size",
         type=int,
         default=defaults.kernel_size,
-        help=f"(cnn) kernel size of every convolution (padding kernel_size // 2), default "
-        f"{defaults.kernel_size}",
+        help=f"{reader('kernel_size')} kernel size of every convolution (padding "
+        f"kernel_size // 2), default {defaults.kernel_size}",
     )
     parser.add_argument(
         "--stride",
         type=int,
         default=defaults.stride,
-        help=f"(cnn) stride of every convolution, default {defaults.stride}",
+        help=f"{reader('stride')} stride of every convolution, default {defaults.stride}",
     )
     parser.add_argument(
         "--activation",

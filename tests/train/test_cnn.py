@@ -202,3 +202,11 @@ def test_the_model_registry_drives_the_config_check():
 
     with pytest.raises(ConfigError, match=r"--model: unknown model 'cnm' \(did you mean 'cnn'"):
         check_config(TrainConfig(model="cnm"))
+
+
+def test_the_help_says_which_model_reads_each_size_flag(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(cnn) output channels of each convolution, default 64,64,64" in text
+    assert "(mlp) hidden widths, default 64,64" in text
