@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ def read_npz(path: str | Path, error: type[Exception], what: str) -> dict:
     try:
         with np.load(path, allow_pickle=False) as archive:
             return dict(archive)
-    except (OSError, ValueError) as problem:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as problem:
         raise error(f"{path}: cannot read {what}: {problem}") from None
 
 
