@@ -1,7 +1,8 @@
 """Convolutional training throughput: nablab's ``fit`` against PyTorch eager and a plain NumPy
 im2col loop.
 
-    python benchmarks/conv_throughput.py [--rounds R] [--quick]
+    python benchmarks/conv_throughput.py [--threads N] [--rounds R] [--quick] [--max-load L]
+                                         [--force]
 
 Two networks, float32, softmax cross-entropy and Adam (lr 1e-3), the same random data and the
 same batch order (one permutation per epoch from ``default_rng(0)``) for all three:
@@ -15,17 +16,20 @@ same batch order (one permutation per epoch from ``default_rng(0)``) for all thr
 
 The contenders:
 
-- nablab: ``nablab.train.fit``'s epoch (no progress bar, no diagnostics);
+- nablab: ``nablab.train.fit``'s epoch (no progress bar, no diagnostics; a convolutional
+  network always runs module by module);
 - torch: ``torch.nn`` modules and ``torch.optim.Adam``, eager, on the CPU with its default
   threads;
 - numpy: a hand-written loop in this file: im2col by a loop over kernel positions into a
   (N, C, k…, O…) array, transposed into rows; col2im the same loop backwards; max pooling by
   reshaping 2×2 blocks; Adam per tensor.
 
-Each library times in a worker process of its own, rounds alternate, the best round counts
-(see ``_workers.py``). Peak memory is what ``tracemalloc`` sees while building the model and
-training one epoch (NumPy reports its allocations to it; PyTorch's are not visible). Last, the
-share of nablab's step spent in each layer's forward and backward (timed in this process).
+Each library times in a worker process of its own and the rounds alternate (``_workers.py``);
+the report gives the median of the rounds with the fastest and slowest, in samples per second,
+and refuses to report on a machine busier than ``--max-load`` unless ``--force`` is given.
+Peak memory is what ``tracemalloc`` sees while building the model and training one epoch
+(NumPy reports its allocations to it; PyTorch's are not visible). Last, the share of nablab's
+step spent in each layer's forward and backward (timed in this process).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _workers import compare
+from _workers import compare, machine_load, thread_environment
 
 CONFIGS = {
     "MNIST-1D CNN, batch 64": ("mnist1d", 64, 4000),
@@ -417,44 +421,74 @@ def breakdown(kind: str, batch: int, steps: int = 40) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads for every library (default: each library's own)",
+    )
     parser.add_argument("--quick", action="store_true", help="only the MNIST-1D CNN")
+    parser.add_argument(
+        "--max-load",
+        type=float,
+        default=0.6 * (os.cpu_count() or 1),
+        help="refuse to report above this 1-minute load average",
+    )
+    parser.add_argument("--force", action="store_true", help="report even on a busy machine")
     args = parser.parse_args()
+    before = machine_load()
+    if before > args.max_load and not args.force:
+        print(
+            f"the machine is busy (load average {before:.2f} > {args.max_load:.2f}): "
+            "measurements would mostly measure the other work; no table printed "
+            "(--force to print anyway)"
+        )
+        sys.exit(3)
     import numpy as np
     import torch
 
+    environment = thread_environment(args.threads)
     print(
-        f"convolutional training throughput, float32 + Adam; torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads), NumPy {np.__version__}; best of {args.rounds} "
-        "alternating rounds"
+        f"convolutional training throughput, float32 + Adam; torch {torch.__version__}, NumPy "
+        f"{np.__version__}, threads: {args.threads or 'default'}; median of {args.rounds} "
+        f"alternating rounds [fastest – slowest], samples/s; load average before {before:.2f}"
     )
-    header = (
-        f"{'network':<30} {'nablab':>10} {'torch':>10} {'numpy':>10}  {'vs torch':>8} "
-        f"{'vs numpy':>8}  {'memory vs numpy':>15}"
-    )
-    print(header + "\n" + " " * 30 + "   (samples per second)")
     shares = {}
     for name, (kind, batch, n) in CONFIGS.items():
         if args.quick and kind != "mnist1d":
             continue
         shape = (kind, batch, n)
-        best = compare(
+        timings, failed = compare(
             {
-                "nablab": [("nablab", nablab_epoch, shape)],
-                "torch": [("torch", torch_epoch, shape)],
-                "numpy": [("numpy", numpy_epoch, shape)],
+                "nablab": [("nablab fit", nablab_epoch, shape)],
+                "torch": [("torch eager", torch_epoch, shape)],
+                "numpy": [("numpy im2col", numpy_epoch, shape)],
             },
-            1,
-            args.rounds,
+            repeats=1,
+            rounds=args.rounds,
+            environment=environment,
         )
-        speed = {k: n / v for k, v in best.items()}
+        print(f"\n{name}")
+        for contender, timing in timings.items():
+            print(
+                f"  {contender:<14} {n / timing.median:>10,.0f}  [{n / timing.high:>9,.0f} – "
+                f"{n / timing.low:>9,.0f}]"
+            )
+        for contender, why in failed.items():
+            print(f"  {contender:<14} not run here: {why}")
+        ours = timings["nablab fit"].median
         memory = peak_memory(nablab_epoch, shape) / peak_memory(numpy_epoch, shape)
         print(
-            f"{name:<30} {speed['nablab']:>10,.0f} {speed['torch']:>10,.0f} "
-            f"{speed['numpy']:>10,.0f}  {speed['nablab'] / speed['torch']:>7.2f}× "
-            f"{speed['nablab'] / speed['numpy']:>7.2f}×  {memory:>14.2f}×"
+            f"  nablab / torch eager: {timings['torch eager'].median / ours:.2f}×; / numpy: "
+            f"{timings['numpy im2col'].median / ours:.2f}×; peak memory vs numpy: {memory:.2f}×"
         )
         shares[name] = breakdown(kind, batch)
-    print("\nwhere nablab's step goes (layers with ≥ 2% of forward + backward):")
+    after = machine_load()
+    print(
+        f"\nload average after {after:.2f}"
+        + (" (busy: --force was given)" if max(before, after) > args.max_load else "")
+    )
+    print("where nablab's step goes (layers with ≥ 2% of forward + backward):")
     for name, text in shares.items():
         print(f"  {name}: {text}")
 

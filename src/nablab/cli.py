@@ -186,6 +186,28 @@ def build_parser() -> argparse.ArgumentParser:
         "summary", help="per-layer parameter table of the model that `nablab train` would build"
     )
     _model_flags(summary)
+
+    lab = commands.add_parser("lab", help="lecture claims as experiments: list, show, run")
+    lab_commands = lab.add_subparsers(dest="lab_command", metavar="ACTION")
+    show = lab_commands.add_parser("show", help="an experiment's claim and parameters")
+    show.add_argument("name")
+    run = lab_commands.add_parser("run", help="run experiments; write figures and reports")
+    run.add_argument("name", nargs="?", help="the experiment (see `nablab lab`)")
+    run.add_argument("--all", dest="run_all", action="store_true", help="every experiment")
+    run.add_argument("--quick", action="store_true", help="the short version (seconds)")
+    run.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a parameter (repeatable); lists comma-separated",
+    )
+    run.add_argument(
+        "--out",
+        help="folder for figure.png/svg, result.json, report.html "
+        "(with --all: notebook.html and a folder per experiment)",
+    )
     return parser
 
 
@@ -218,6 +240,14 @@ def main(argv: list[str] | None = None) -> int:
         from nablab.train.command import summary_command
 
         return summary_command(_config(args))
+    if args.command == "lab":
+        from nablab.lab import command as lab
+
+        if args.lab_command == "show":
+            return lab.show_command(args.name)
+        if args.lab_command == "run":
+            return lab.run_command(args.name, args.run_all, args.quick, args.settings, args.out)
+        return lab.list_command()
     if args.command == "check":
         from nablab.solve.commands import check_command
 

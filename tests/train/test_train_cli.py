@@ -102,7 +102,7 @@ def test_train_on_a_users_file_with_a_test_split(tmp_path, capsys):
         (["--seed", "-1"], "--seed must be in [0, 4294967295], got -1"),
         (["--momentum", "1.5"], "--momentum must be in [0, 1), got 1.5"),
         (["--patience", "0"], "--patience must be in [1, inf), got 0"),
-        (["--data", "nowhere.npz"], "cannot read as .npz"),
+        (["--data", "nowhere.npz"], "nowhere.npz: no such .npz data file"),
     ],
 )
 def test_bad_flags_get_one_line_and_exit_2(flags, message, capsys):

@@ -84,7 +84,7 @@ def load_npz(path: str | Path, x_key: str = "x", y_key: str = "y") -> Dataset:
     """Features under ``x_key`` (N, d) and labels under ``y_key`` (N,); optional
     ``x_test``/``y_test``. Loaded with ``allow_pickle=False``."""
     path = Path(path)
-    arrays = read_npz(path, DataFileError, "as .npz")
+    arrays = read_npz(path, DataFileError, ".npz data")
     missing = [key for key in (x_key, y_key) if key not in arrays]
     if missing:
         raise DataFileError(f"{path}: missing array(s) {missing}; found {sorted(arrays)}")
