@@ -105,19 +105,19 @@ class _MaxPool(_Pool):
         if any(self.padding) and any(d > 1 for d in self.dilation):
             self._check_reach(spatial, out)
         xp = pad_channels_last(np.moveaxis(x, 1, -1), self._pads, fill=-np.inf)
-        positions = list(np.ndindex(*self.kernel_size))
-        y = xp[self._slices(positions[0], out)].copy()  # (N, *O, C)
-        index_type = np.uint8 if len(positions) <= 256 else np.int32
-        argmax = np.zeros(y.shape, index_type)
-        better = np.empty(y.shape, bool)
-        for p, position in enumerate(positions[1:], start=1):
-            v = xp[self._slices(position, out)]
-            # v replaces y when v > y or v is the first NaN: not (v <= y), unless y is NaN
-            np.less_equal(v, y, out=better)
-            np.logical_not(better, out=better)
-            better &= y == y
-            np.copyto(y, v, where=better)
-            np.copyto(argmax, index_type(p), where=better)
+        taps = [xp[self._slices(position, out)] for position in np.ndindex(*self.kernel_size)]
+        y = taps[0].copy() if len(taps) == 1 else np.maximum(taps[0], taps[1])  # (N, *O, C)
+        for tap in taps[2:]:
+            np.maximum(y, tap, out=y)  # a NaN anywhere in the window makes y NaN
+        index_type = np.uint8 if len(taps) <= 256 else np.int32
+        # the first tap equal to the maximum (or, where it is NaN, the first NaN tap)
+        argmax = np.full(y.shape, len(taps) - 1, index_type)
+        has_nan = bool(np.isnan(y).any())
+        for p in range(len(taps) - 2, -1, -1):
+            hit = taps[p] == y
+            if has_nan:
+                hit |= np.isnan(taps[p])
+            argmax = np.where(hit, index_type(p), argmax)
         self._cache = (argmax, x.shape, xp.shape, out)
         return np.moveaxis(y, -1, 1)
 
@@ -127,9 +127,8 @@ class _MaxPool(_Pool):
         self._check_grad(grad_out, (*x_shape[:2], *out))
         g = np.moveaxis(grad_out, 1, -1)
         dxp = np.zeros(padded, grad_out.dtype)
-        zero = grad_out.dtype.type(0)
         for p, position in enumerate(np.ndindex(*self.kernel_size)):
-            dxp[self._slices(position, out)] += np.where(argmax == p, g, zero)
+            dxp[self._slices(position, out)] += g * (argmax == p)
         return np.moveaxis(dxp[interior(x_shape[2:], self._pads)], -1, 1)
 
 
