@@ -357,3 +357,30 @@ def test_backward_params_skips_the_input_gradient_behind_a_leading_reshape(rng):
     assert seen == [None]  # the convolution was asked for its parameter gradients only
     for expected, p in zip(full, model.parameters(), strict=True):
         np.testing.assert_array_equal(p.grad, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("shape", "kernel", "stride", "dilation", "groups"),
+    [
+        ((3, 9, 4), (3,), (2,), (1,), 1),
+        ((2, 7, 8, 6), (3, 2), (1, 2), (2, 1), 3),
+        ((2, 5, 5, 1), (5, 5), (1, 1), (1, 1), 1),
+    ],
+)
+def test_the_compiled_col2im_adds_exactly_like_the_reference(
+    rng, dtype, shape, kernel, stride, dilation, groups
+):
+    pytest.importorskip("numba")
+    from nablab.backend import use_kernels
+    from nablab.nn import sliding
+
+    dims = len(kernel)
+    out = sliding.output_shape(shape[1:-1], ((0, 0),) * dims, kernel, stride, dilation)
+    rows, width = shape[0] * math.prod(out), math.prod(kernel) * shape[-1] // groups
+    d_cols = rng.normal(size=(groups, rows, width)).astype(dtype)
+    reference = sliding.col2im_reference(d_cols, shape, out, kernel, stride, dilation)
+    with use_kernels("numba"):
+        compiled = sliding.col2im(d_cols, shape, out, kernel, stride, dilation)
+    assert compiled.dtype == dtype
+    np.testing.assert_array_equal(compiled, reference)  # same additions in the same order

@@ -40,13 +40,13 @@ from nablab._checks import positive_int
 from nablab._random import RngLike, as_generator
 from nablab.nn.module import Module, Parameter
 from nablab.nn.sliding import (
-    add_windows,
     as_tuple,
+    col2im,
+    im2col,
     interior,
     output_shape,
     pad_channels_last,
     same_padding,
-    windows,
 )
 
 PaddingSpec = int | tuple[int, ...] | str
@@ -138,9 +138,7 @@ class _ConvNd(Module):
         rows = n * math.prod(out)
         # im2col: the windows of the padded channels-last input, grouped, copied into rows
         xp = pad_channels_last(np.moveaxis(x, 1, -1), self._pads)
-        view = windows(xp, out, kernel, stride, dilation)  # (N, *O, *k, C)
-        view = np.moveaxis(view.reshape(*view.shape[:-1], g, -1), -2, 0)  # (g, N, *O, *k, C/g)
-        cols = np.ascontiguousarray(view).reshape(g, rows, -1)  # X_col per group
+        cols = im2col(xp, out, kernel, stride, dilation, g)  # X_col per group (g, N·O, K)
         weight = self.weight
         w = weight._data if weight._mask is None and not self._weight_transforms else None
         if w is None:
@@ -215,12 +213,9 @@ class _ConvNd(Module):
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         G_groups = self._accumulate(grad_out)
         _, w_groups, x_shape, padded, out = self._cache
-        g = self.groups
         d_cols = np.matmul(G_groups, w_groups.transpose(0, 2, 1))  # (g, N·O, K) = G Wᵀ
-        d_cols = d_cols.reshape(g, x_shape[0], *out, *self.kernel_size, -1)
-        dxp = np.zeros((*padded[:-1], g, self.in_channels // g), dtype=d_cols.dtype)
-        add_windows(dxp, np.moveaxis(d_cols, 0, -2), self.kernel_size, self.stride, self.dilation)
-        dx = dxp[interior(x_shape[2:], self._pads)]
+        dxp = col2im(d_cols, padded, out, self.kernel_size, self.stride, self.dilation)
+        dx = dxp[interior(x_shape[2:], self._pads)]  # (N, *S, g, C/g)
         dx = dx.reshape(*dx.shape[:-2], -1)  # (N, *S, C_in), groups side by side
         return np.moveaxis(dx, -1, 1)
 

@@ -11,13 +11,22 @@ number of windows is ⌊(P − d·(k − 1) − 1)/s⌋ + 1.
 - :func:`add_windows` is col2im, the transpose: it adds each window's values back onto the
   positions they were read from, one kernel position at a time (k_1·k_2·… slice additions of
   the whole batch, rather than one scattered addition per element).
+
+:func:`im2col` (a copy of the strided view) and :func:`col2im` are what convolution calls.
+col2im is :func:`col2im_reference` (the slice additions above) or, when the kernels are numba
+(:mod:`nablab.backend`), a compiled loop that does the same additions in the same order, so
+both give bit-identical results; with a few channels per position the reference spends its
+time in NumPy's short inner loops over the channels, which the loop does not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
+
+from nablab import backend
 
 Pairs = tuple[tuple[int, int], ...]
 
@@ -131,3 +140,68 @@ def same_padding(kernel: Sequence[int], dilation: Sequence[int]) -> Pairs:
         total = d * (k - 1)
         pairs.append((total // 2, total - total // 2))
     return tuple(pairs)
+
+
+# ----------------------------------------------------------------------------- im2col / col2im
+def im2col(
+    xp: np.ndarray, out: Sequence[int], kernel: Sequence[int], stride, dilation, groups: int
+) -> np.ndarray:
+    """X_col per group, (g, N·O, K) with K = k_1·k_2·…·(C/g): row (n, o) of group g holds the
+    window at o, in (kernel position, channel) order, of the padded channels-last ``xp``."""
+    view = windows(xp, out, kernel, stride, dilation)  # (N, *O, *k, C)
+    view = np.moveaxis(view.reshape(*view.shape[:-1], groups, -1), -2, 0)  # (g, N, *O, *k, C/g)
+    rows = xp.shape[0] * math.prod(out)
+    return np.ascontiguousarray(view).reshape(groups, rows, -1)
+
+
+def col2im_reference(
+    d_cols: np.ndarray, padded: Sequence[int], out, kernel, stride, dilation
+) -> np.ndarray:
+    """The transpose of :func:`im2col`: (g, N·O, K) rows added back onto a zero
+    padded input (N, *P, g, C/g), one kernel position at a time."""
+    groups = d_cols.shape[0]
+    values = d_cols.reshape(groups, padded[0], *out, *kernel, -1)
+    target = np.zeros((*padded[:-1], groups, values.shape[-1]), d_cols.dtype)
+    return add_windows(target, np.moveaxis(values, 0, -2), kernel, stride, dilation)
+
+
+def _col2im_loop(values, target, sh, sw, dh, dw):
+    groups, n_samples, out_h, out_w, k_h, k_w, channels = values.shape
+    for i in range(k_h):  # kernel positions outermost: the reference's order of additions
+        for j in range(k_w):
+            for n in range(n_samples):
+                for a in range(out_h):
+                    row = a * sh + i * dh
+                    for b in range(out_w):
+                        col = b * sw + j * dw
+                        for g in range(groups):
+                            for c in range(channels):
+                                target[n, row, col, g, c] += values[g, n, a, b, i, j, c]
+
+
+_loops: dict[str, Callable] = {}
+
+
+def _compiled(name: str) -> Callable:
+    if name not in _loops:
+        import numba
+
+        source = {"col2im": _col2im_loop}[name]
+        _loops[name] = numba.njit(cache=True, nogil=True)(source)
+    return _loops[name]
+
+
+def _plane(sizes: Sequence[int], fill: int = 1) -> tuple[int, int]:
+    """1-D sizes as 2-D ones with a unit first axis; 2-D sizes as they are."""
+    return (fill, sizes[0]) if len(sizes) == 1 else (sizes[0], sizes[1])
+
+
+def col2im(d_cols: np.ndarray, padded: Sequence[int], out, kernel, stride, dilation) -> np.ndarray:
+    """:func:`col2im_reference`, by a compiled loop when the kernels are numba."""
+    if backend._Settings.kernels != "numba" or len(kernel) > 2:
+        return col2im_reference(d_cols, padded, out, kernel, stride, dilation)
+    groups, n = d_cols.shape[0], padded[0]
+    values = d_cols.reshape(groups, n, *_plane(out), *_plane(kernel), -1)
+    target = np.zeros((n, *_plane(padded[1:-1]), groups, values.shape[-1]), d_cols.dtype)
+    _compiled("col2im")(values, target, *_plane(stride), *_plane(dilation))
+    return target.reshape(*padded[:-1], groups, values.shape[-1])
