@@ -472,15 +472,19 @@ def main() -> None:
         for contender, timing in timings.items():
             print(
                 f"  {contender:<14} {n / timing.median:>10,.0f}  [{n / timing.high:>9,.0f} – "
-                f"{n / timing.low:>9,.0f}]"
+                f"{n / timing.low:>9,.0f}]   cpu {timing.cpu_median / n * 1e6:7.1f} µs/sample"
             )
         for contender, why in failed.items():
             print(f"  {contender:<14} not run here: {why}")
         ours = timings["nablab fit"].median
         memory = peak_memory(nablab_epoch, shape) / peak_memory(numpy_epoch, shape)
+        cpu = {name: timing.cpu_median for name, timing in timings.items()}
         print(
-            f"  nablab / torch eager: {timings['torch eager'].median / ours:.2f}×; / numpy: "
-            f"{timings['numpy im2col'].median / ours:.2f}×; peak memory vs numpy: {memory:.2f}×"
+            f"  nablab / torch eager: {timings['torch eager'].median / ours:.2f}× "
+            f"(CPU time {cpu['torch eager'] / cpu['nablab fit']:.2f}×); / numpy: "
+            f"{timings['numpy im2col'].median / ours:.2f}× "
+            f"(CPU time {cpu['numpy im2col'] / cpu['nablab fit']:.2f}×); "
+            f"peak memory vs numpy: {memory:.2f}×"
         )
         shares[name] = breakdown(kind, batch)
     after = machine_load()

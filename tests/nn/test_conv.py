@@ -384,3 +384,20 @@ def test_the_compiled_col2im_adds_exactly_like_the_reference(
         compiled = sliding.col2im(d_cols, shape, out, kernel, stride, dilation)
     assert compiled.dtype == dtype
     np.testing.assert_array_equal(compiled, reference)  # same additions in the same order
+
+
+@pytest.mark.parametrize("by_positions", [True, False])
+@pytest.mark.parametrize(
+    ("dims", "options"),
+    [
+        (1, {"stride": 2, "padding": 2, "groups": 1}),
+        (2, {"padding": (1, 2), "dilation": (2, 1), "groups": 2}),
+        (2, {"stride": (2, 1), "padding": "valid", "groups": 4}),
+    ],
+)
+def test_both_ways_of_copying_windows_match_torch(rng, monkeypatch, by_positions, dims, options):
+    from nablab.nn import conv
+
+    monkeypatch.setattr(conv, "_by_positions", lambda channels, positions: by_positions)
+    layer = make(dims, 4, 8, 3, rng, **options)
+    compare_with_torch(layer, rng.normal(size=(3, 4, *(9,) * dims)), rng)

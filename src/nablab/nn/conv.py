@@ -43,6 +43,7 @@ from nablab.nn.sliding import (
     as_tuple,
     col2im,
     im2col,
+    im2col_by_positions,
     interior,
     output_shape,
     pad_channels_last,
@@ -71,6 +72,13 @@ def conv_padding(owner: str, padding: PaddingSpec, kernel, stride, dilation) -> 
             f"got {padding!r}"
         )
     return tuple((p, p) for p in as_tuple(owner, "padding", padding, dims, low=0))
+
+
+def _by_positions(channels_per_group: int, positions: int) -> bool:
+    """Copy the windows one kernel position at a time (inner axis: the output's positions)
+    rather than window by window (inner axis: the channels) when a window holds fewer
+    channels than the map has output positions: same X_col, fewer and longer inner loops."""
+    return channels_per_group < positions
 
 
 class _ConvNd(Module):
@@ -136,9 +144,17 @@ class _ConvNd(Module):
             self._reject_size(spatial)
         g, c_out = self.groups, self.out_channels
         rows = n * math.prod(out)
-        # im2col: the windows of the padded channels-last input, grouped, copied into rows
-        xp = pad_channels_last(np.moveaxis(x, 1, -1), self._pads)
-        cols = im2col(xp, out, kernel, stride, dilation, g)  # X_col per group (g, N·O, K)
+        # im2col: X_col per group (g, N·O, K), the windows of the padded input as rows
+        padded = (
+            n,
+            *(s + a + b for s, (a, b) in zip(spatial, self._pads, strict=True)),
+            x.shape[1],
+        )
+        if _by_positions(self.in_channels // g, math.prod(out)):
+            cols = im2col_by_positions(x, self._pads, out, kernel, stride, dilation, g)
+        else:
+            xp = pad_channels_last(np.moveaxis(x, 1, -1), self._pads)
+            cols = im2col(xp, out, kernel, stride, dilation, g)
         weight = self.weight
         w = weight._data if weight._mask is None and not self._weight_transforms else None
         if w is None:
@@ -148,7 +164,7 @@ class _ConvNd(Module):
         z = z[0] if g == 1 else z.transpose(1, 0, 2).reshape(rows, c_out)
         if self.bias is not None:
             z += self.bias._data
-        self._cache = (cols, w_groups, x.shape, xp.shape, out)
+        self._cache = (cols, w_groups, x.shape, padded, out)
         return np.moveaxis(z.reshape(n, *out, c_out), -1, 1)
 
     def _check_input(self, x: np.ndarray) -> None:
