@@ -453,6 +453,10 @@ def main() -> None:
         f"{np.__version__}, threads: {args.threads or 'default'}; median of {args.rounds} "
         f"alternating rounds [fastest – slowest], samples/s; load average before {before:.2f}"
     )
+    if args.threads:  # the per-layer shares are timed in this process
+        from nablab import set_num_threads
+
+        set_num_threads(args.threads)
     shares = {}
     for name, (kind, batch, n) in CONFIGS.items():
         if args.quick and kind != "mnist1d":
