@@ -43,11 +43,14 @@ def check_input_file(path: str | Path, what: str, limit: int | None = None) -> P
     if stat.S_ISDIR(info.st_mode):
         raise InputFileError(f"{path}: is a folder; expected a {what} file")
     if not stat.S_ISREG(info.st_mode):
-        raise InputFileError(f"{path}: is not a regular file (a FIFO, socket or device); "
-                             f"expected a {what} file")
+        raise InputFileError(
+            f"{path}: is not a regular file (a FIFO, socket or device); expected a {what} file"
+        )
     if info.st_size > limit:
-        raise InputFileError(f"{path}: the {what} file has {info.st_size:,} bytes, more than "
-                             f"the limit of {limit:,} (NABLAB_MAX_INPUT_BYTES raises it)")
+        raise InputFileError(
+            f"{path}: the {what} file has {info.st_size:,} bytes, more than "
+            f"the limit of {limit:,} (NABLAB_MAX_INPUT_BYTES raises it)"
+        )
     return path
 
 
@@ -119,16 +122,18 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder, not a file")
     if path.exists() and not path.is_file():
-        raise FileExistsError(f"{path} exists and is not a regular file (a device, FIFO or "
-                              "socket): not replacing it")
+        raise FileExistsError(
+            f"{path} exists and is not a regular file (a device, FIFO or socket): not replacing it"
+        )
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"the folder {folder} does not exist")
     _remove_stale_temporaries(folder, path.name)
     mode = "wb" if isinstance(data, bytes) else "w"
     permissions = _permissions(path)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
-                                     dir=folder)
+    fd, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=folder
+    )
     try:
         with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as handle:
             handle.write(data)

@@ -12,7 +12,12 @@ import sys
 
 
 class _Parser(argparse.ArgumentParser):
-    """Bad flags get one line (what is wrong) and exit code 2, not the whole usage."""
+    """Bad flags get one line (what is wrong) and exit code 2, not the whole usage; flags are
+    never abbreviated (``--l`` is not ``--lr``)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -75,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     from nablab.optim.registry import OPTIMIZERS, SCHEDULES, training_names
     from nablab.solve.schema_help import CHECK_HELP, FORMATS, schema_help
 
-    parser = _Parser(prog="nablab", description="A lab for how neural networks learn.")
+    parser = _Parser(
+        prog="nablab", description="A lab for how neural networks learn.", allow_abbrev=False
+    )
     parser.add_argument("--version", action="version", version=f"nablab {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("demo", help="run the built-in demonstration")
@@ -168,6 +175,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _given(parser: argparse.ArgumentParser, command: str, argv: list[str]) -> set[str]:
+    """The destinations of the flags written on the command line (not left at defaults)."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    tokens = {token.split("=", 1)[0] for token in argv if token.startswith("-")}
+    return {
+        action.dest
+        for action in sub.choices[command]._actions
+        if tokens & set(action.option_strings)
+    }
+
+
 def _config(args: argparse.Namespace):
     from nablab.train.config import TrainConfig
 
@@ -177,6 +195,7 @@ def _config(args: argparse.Namespace):
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -192,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train":
         from nablab.train.command import train_command
 
-        return train_command(_config(args), args.out, args.resume, args.progress)
+        given = _given(parser, "train", argv)
+        return train_command(_config(args), args.out, args.resume, args.progress, given)
     if args.command == "summary":
         from nablab.train.command import summary_command
 

@@ -7,6 +7,8 @@ writes a run's folder and :mod:`nablab.train.command` is the command line around
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -17,7 +19,7 @@ from nablab import data, nn
 from nablab.optim.optimizer import Optimizer
 from nablab.optim.registry import OPTIMIZERS, make_optimizer, make_schedule
 from nablab.train.callbacks import Callback, EarlyStopping, LRSchedule
-from nablab.train.config import ConfigError, TrainConfig, check_config
+from nablab.train.config import ConfigError, TrainConfig, check_config, flag
 from nablab.train.diagnostics import Diagnostics
 from nablab.train.history import History, history_html
 from nablab.train.loop import evaluate, fit
@@ -103,6 +105,49 @@ def build_callbacks(config: TrainConfig, optimizer: Optimizer) -> list[Callback]
     return callbacks
 
 
+def config_record(config: TrainConfig) -> dict[str, Any]:
+    """The config as JSON stores it (tuples as lists)."""
+    return json.loads(json.dumps(asdict(config)))
+
+
+def fingerprint(splits: Splits) -> str:
+    """A SHA-256 of the training and validation arrays (after standardizing): two runs on the
+    same data have the same fingerprint."""
+    digest = hashlib.sha256()
+    for array in (*splits.train, *splits.val):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:32]
+
+
+# What a resumed run may change: the number of epochs (to train further).
+RESUMABLE = ("epochs",)
+
+
+def check_resume(path: str, meta: dict[str, Any]) -> None:
+    """Refuse to continue a checkpoint made with another configuration or other data, naming
+    what differs."""
+    from nablab.train.checkpoint import CheckpointError, read_meta
+
+    stored = read_meta(path)
+    before, now = stored.get("config"), meta["config"]
+    if not isinstance(before, dict):
+        raise CheckpointError(f"{path}: the checkpoint does not record its configuration")
+    differences = [
+        f"{flag(name)} {before.get(name)!r} in the checkpoint, {value!r} now"
+        for name, value in now.items()
+        if name not in RESUMABLE and before.get(name) != value
+    ]
+    if differences:
+        raise CheckpointError(f"{path}: made with other settings: " + "; ".join(differences))
+    if stored.get("data") != meta["data"]:
+        raise CheckpointError(
+            f"{path}: made with other data (fingerprint "
+            f"{stored.get('data')} in the checkpoint, {meta['data']} now)"
+        )
+
+
 @dataclass
 class RunResult:
     """A finished run: its configuration, the trained model, history and metrics."""
@@ -155,6 +200,9 @@ def run_training(
     given, is the config's data already loaded by :func:`load_data`."""
     check_config(config)
     splits = load_data(config) if splits is None else splits
+    meta = {"config": config_record(config), "data": fingerprint(splits)}
+    if resume is not None:
+        check_resume(resume, meta)
     model = build_model(config, splits.n_features, splits.classes)
     optimizer = build_optimizer(config, model)
     loss = nn.CrossEntropyLoss()
@@ -171,6 +219,7 @@ def run_training(
         progress=progress,
         checkpoint=checkpoint,
         resume=resume,
+        checkpoint_meta=meta,
     )
     last = history.last
     metrics: dict[str, Any] = {
