@@ -8,6 +8,7 @@ imports only those light modules; each command imports what it needs when it run
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -193,13 +194,41 @@ def _config(args: argparse.Namespace):
     return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
 
 
+RAISE_ENV = "NABLAB_RAISE"  # set: an unexpected exception propagates (the test suite sets it)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Bad input ends in one line on stderr and exit code 2; an unexpected
+    exception is reported as a bug (exit code 70)."""
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    from nablab.errors import NablabError
+
+    try:
+        return _dispatch(parser, args, argv)
+    except NablabError as error:
+        print(f"nablab {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"nablab {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if os.environ.get(RAISE_ENV):
+            raise
+        print(
+            f"nablab {args.command}: internal error: {type(error).__name__}: {error}\n"
+            "This is a bug in nablab, not in your input: please report it with the command "
+            "you ran.",
+            file=sys.stderr,
+        )
+        return 70
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> int:
     if args.command == "demo":
         from nablab.demo import run
 

@@ -12,12 +12,13 @@ import numpy as np
 
 from nablab._io import read_npz
 from nablab.data.datasets import Dataset
+from nablab.errors import NablabError
 
 # IDX type codes (the third byte of the magic number) and their big-endian dtypes.
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-class DataFileError(ValueError):
+class DataFileError(NablabError):
     """A data file that cannot be read as claimed."""
 
 

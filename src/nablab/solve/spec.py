@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from nablab.errors import NablabError
 from nablab.nn.activations import ACTIVATIONS
 from nablab.nn.losses import LOSSES
 from nablab.optim.registry import OPTIMIZERS, base_names
@@ -23,7 +24,7 @@ Number = float
 Names = list[str]
 
 
-class ExerciseError(ValueError):
+class ExerciseError(NablabError):
     """Everything wrong with an exercise file, one ``path: message`` per problem."""
 
     def __init__(self, problems: list[str], source: str = "exercise") -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from nablab._io import read_npz, write_atomic
+from nablab.errors import NablabError
 from nablab.nn import Module
 from nablab.optim import Optimizer
 
@@ -22,7 +23,7 @@ FORMAT_VERSION = 2  # 2: optimizer state per parameter, masks, the run's config 
 TRAINER_KEYS = ("epoch", "global_step", "samples_seen", "history", "rng", "callbacks")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(NablabError):
     """A checkpoint that does not fit the model or optimizer it is loaded into."""
 
 
