@@ -8,7 +8,7 @@ from html import escape
 from typing import Any
 
 from nablab.solve import expr
-from nablab.solve.derive import Document, Equation, Heading, Para
+from nablab.solve.document import Document, Equation, Heading, Para
 from nablab.solve.schema_help import FORMATS
 from nablab.solve.trace import Trace
 
