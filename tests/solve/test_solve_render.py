@@ -39,7 +39,7 @@ def test_html_is_xml_valid_mathml_without_tex(name):
     for math in maths:
         content = "".join(math.itertext())
         assert "\\" not in content and "$" not in content
-        assert math.get("display") == "block"
+        assert math.get("display") == "inline"
     assert "<script" not in html and "http://" not in html.replace(
         "http://www.w3.org/", ""
     )  # self-contained: nothing fetched

@@ -311,6 +311,14 @@ _LATEX_FUNCTIONS = {
 LP, RP = r"\left(", r"\right)"
 
 
+def _latex_function(function: str) -> str:
+    r"""relu′ → \operatorname{relu}', lrelu′[0.1] → \operatorname{lrelu}'_{0.1} (ASCII only)."""
+    base, prime, rest = function.partition("′")
+    out = rf"\operatorname{{{_latex_text(base)}}}" + ("'" if prime else "")
+    rest = rest.strip("[]")
+    return out + (f"_{{{_latex_text(rest)}}}" if rest else "")
+
+
 def _latex_text(value: str) -> str:
     return value.replace("\\", r"\backslash ").replace("_", r"\_").replace("#", r"\#")
 
@@ -354,7 +362,7 @@ def latex(expr: Expr) -> str:
         case Pow(base, exponent):
             return f"{_wrap(base, latex, ATOM, LP, RP)}^{{{latex(exponent)}}}"
         case Call(function, args):
-            name = _LATEX_FUNCTIONS.get(function, rf"\operatorname{{{function}}}")
+            name = _LATEX_FUNCTIONS.get(function) or _latex_function(function)
             return rf"{name}\left({', '.join(latex(a) for a in args)}\right)"
         case Sqrt(arg):
             return rf"\sqrt{{{latex(arg)}}}"
