@@ -147,7 +147,7 @@ def _rule(kind, options, params):
                     if p.ndim >= 2:
                         p.grad -= p.grad.mean(dim=0, keepdim=True)
             step()
-            return float(value)
+            return float(value.detach())
 
         return run
 
@@ -215,7 +215,7 @@ def _rmsprop_inside(options, params):
                     p -= lr * bi
                 else:
                     p -= lr * d
-        return float(value)
+        return float(value.detach())
 
     return run
 
@@ -244,7 +244,7 @@ def _adam(options, params):
                 vhat = used / (1 - b2**t) if correct else used
                 denom = torch.sqrt(vhat + eps) if inside else torch.sqrt(vhat) + eps
                 p -= lr * mhat / denom
-        return float(value)
+        return float(value.detach())
 
     return run
 
@@ -266,4 +266,4 @@ def _newton_step(exercise, layers, flat, params, x, target, samples, options) ->
         for p in params:
             p -= lr * direction[offset : offset + p.numel()].reshape(p.shape)
             offset += p.numel()
-    return float(value)
+    return float(value.detach())
