@@ -95,14 +95,27 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     solve.add_argument("exercise", help="the exercise file (YAML)")
-    solve.add_argument("--format", choices=FORMATS, default="text")
+    solve.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="default: from --out's extension (.html, .md, .json, .txt), else text",
+    )
     solve.add_argument("--out", help="write to this file (atomically) instead of the terminal")
     solve.add_argument(
         "--explain",
         nargs="+",
         default=[],
         metavar="NAME",
-        help="expand these parameters' gradients by the chain rule",
+        help="expand these gradients (parameters or forward values) by the chain rule",
+    )
+    solve.add_argument(
+        "--verify",
+        action="store_true",
+        help="check every printed equation, both sides, against the engine",
+    )
+    solve.add_argument(
+        "--names", action="store_true", help="list every name of the exercise, then stop"
     )
 
     check = commands.add_parser(
@@ -236,7 +249,9 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
     if args.command == "solve":
         from nablab.solve.commands import solve_command
 
-        return solve_command(args.exercise, args.format, args.out, args.explain)
+        return solve_command(
+            args.exercise, args.format, args.out, args.explain, verify=args.verify, names=args.names
+        )
     if args.command == "train":
         from nablab.train.command import train_command
 
