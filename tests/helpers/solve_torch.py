@@ -192,7 +192,7 @@ def _lookahead(options, params):
                 p -= mu * v
                 v.mul_(mu).sub_(lr * p.grad)
                 p += v
-        return float(loss_at_w)
+        return float(loss_at_w.detach())
 
     return run
 
