@@ -21,6 +21,7 @@ to the exact one is wrong even inside the tolerance.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -28,8 +29,8 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from nablab._yaml import YamlInputError
+from nablab._yaml import read as read_yaml
 from nablab.solve.derive import solution_document
 from nablab.solve.mistakes import MISTAKES, ROUNDING, combine, rounding_mistake
 from nablab.solve.names import Quantities, UnknownNameError
@@ -103,18 +104,19 @@ def half_unit(text: str) -> float:
         raise ValueError(f"not a number: {text!r}") from None
     if not number.is_finite():
         raise ValueError(f"not a finite number: {text!r}")
-    return 0.5 * 10.0 ** int(number.as_tuple().exponent)
+    exponent = int(number.as_tuple().exponent)
+    if not -300 <= exponent <= 300 or not math.isfinite(float(number)):
+        raise ValueError(f"not a finite double-precision number: {text!r}")
+    return 0.5 * 10.0**exponent
 
 
 def load_answers(path: str | Path) -> list[Given]:
     """Read an answer file, keeping each number as written (for its precision)."""
     path = Path(path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
-    except OSError as error:
-        raise ExerciseError([f"cannot read the file: {error.strerror}"], str(path)) from None
-    except yaml.YAMLError as error:
-        raise ExerciseError([f"invalid YAML: {error}"], str(path)) from None
+        raw = read_yaml(path, "answers", strings_only=True)
+    except YamlInputError as error:
+        raise ExerciseError([str(error)], str(path)) from None
     return parse_answers(raw, str(path))
 
 
@@ -129,8 +131,11 @@ def parse_answers(raw: Any, source: str = "answers") -> list[Given]:
             problems.append(f"{name}: expected a number, got {type(value).__name__}")
             continue
         try:
-            answers.append(Given(str(name), value.strip(), float(value), half_unit(value)))
-        except ValueError:
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError(value)
+            answers.append(Given(str(name), value.strip(), number, half_unit(value)))
+        except (ValueError, OverflowError):
             problems.append(f"{name}: expected a finite number as written, got {value!r}")
     if problems:
         raise ExerciseError(problems, source)
@@ -195,6 +200,8 @@ def _mark(given: Given, quantities: Quantities, order: dict[str, int], rtol: flo
 def check(exercise: Exercise, answers: list[Given], rtol: float = 1e-3) -> Report:
     """Mark every answer, find the first wrong one in computation order and the mistakes
     that explain the wrong numbers."""
+    if not (rtol >= 0 and math.isfinite(rtol)):
+        raise ValueError(f"check: rtol must be a finite number >= 0, got {rtol}")
     trace = run(exercise, CORRECT)
     quantities = Quantities(trace)
     equations = solution_document(trace).equations()
