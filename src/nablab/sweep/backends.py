@@ -78,6 +78,18 @@ class LocalBackend:
             self.__enter__()
 
 
+def _loopback(address: str) -> bool:
+    import ipaddress
+
+    host = address.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _ray_execute(kind: str, params: dict[str, Any]) -> Outcome:
     return execute(kind, params)
 
@@ -96,7 +108,9 @@ class RayBackend:
 
     def __enter__(self) -> RayBackend:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        if self.address is None:  # a private instance: loopback only, like a process pool
+        if self.address is None or _loopback(self.address):
+            # A cluster of this machine alone: Ray then keeps to the loopback interface instead
+            # of resolving 127.0.0.1 to the machine's network address (read when ray is imported).
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         try:
             import ray
