@@ -231,7 +231,8 @@ def compare_command(folders: list[str], out: str = "compare.png") -> int:
     columns, rows = comparison(runs)
     table = Table()
     for column in columns:
-        table.add_column(column, justify="left" if column == "run" else "right")
+        numeric = column in FINAL_METRICS or column == "epochs"
+        table.add_column(column, justify="right" if numeric else "left")
     for row in rows:
         table.add_row(*(_cell(v, c in FINAL_METRICS) for c, v in zip(columns, row, strict=True)))
     _console().print(table)

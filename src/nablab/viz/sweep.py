@@ -191,8 +191,11 @@ def loss_curves(records: Sequence[dict[str, Any]], color_by: str | None, order=N
             label = None if label in labelled else label
             labelled.add(label or "")
         ax.plot(epochs, losses, color=color, alpha=0.7, lw=1.0, label=label)
+    from matplotlib.ticker import MaxNLocator
+
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     word = "validation" if key == "val_loss" else "training"
     ax.set_ylabel(f"{word} loss (log scale)")
     ax.set_title(
