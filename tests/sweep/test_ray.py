@@ -9,10 +9,11 @@ import sys
 
 import pytest
 
-from helpers.sweep_helpers import env, metrics_by_trial, nablab, small, write_sweep
 from nablab.sweep.results import load_results
 from nablab.sweep.runner import run_sweep
 from nablab.sweep.spec import parse_sweep
+
+from helpers.sweep_helpers import env, metrics_by_trial, nablab, small, write_sweep
 
 pytest.importorskip("ray", reason="the ray backend needs the ray extra (pip install nablab[ray])")
 

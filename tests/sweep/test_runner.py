@@ -13,11 +13,12 @@ import time
 import pytest
 from threadpoolctl import threadpool_limits
 
-from helpers.sweep_helpers import env, metrics_by_trial, small, write_sweep
 from nablab.sweep import runner
 from nablab.sweep.kinds import TRIAL_KINDS
 from nablab.sweep.runner import run_sweep
 from nablab.sweep.spec import parse_sweep
+
+from helpers.sweep_helpers import env, metrics_by_trial, small, write_sweep
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +120,18 @@ def _done(folder) -> int:
 
 def _start(path, out, workers="1") -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "nablab", "sweep", str(path), "--out", str(out), "--quiet"]
-        + ["--workers", workers],
+        [
+            sys.executable,
+            "-m",
+            "nablab",
+            "sweep",
+            str(path),
+            "--out",
+            str(out),
+            "--quiet",
+            "--workers",
+            workers,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

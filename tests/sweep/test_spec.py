@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.sweep_helpers import ROOT, small, write_sweep
 from nablab.sweep.spec import SweepError, load_sweep, parse_sweep
+
+from helpers.sweep_helpers import ROOT, small, write_sweep
 
 
 def problems(data: dict) -> list[str]:

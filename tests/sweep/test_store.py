@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
-from helpers.sweep_helpers import env
 from nablab.sweep.kinds import Outcome
 from nablab.sweep.store import StoreError, StoreLockedError, SweepStore, trial_hash
+
+from helpers.sweep_helpers import env
 
 DEFINITION = {"kind": "train", "axes": {"lr": [0.1]}}
 
@@ -61,7 +62,7 @@ def test_a_changed_plan_resets_the_row_and_a_different_sweep_is_refused(tmp_path
 
 
 def test_reading_a_folder_that_is_not_a_sweep(tmp_path):
-    with pytest.raises(StoreError, match="has no sweep.db: not a sweep folder"):
+    with pytest.raises(StoreError, match=r"has no sweep\.db: not a sweep folder"):
         SweepStore(tmp_path)
     (tmp_path / "sweep.db").write_text("not a database", encoding="utf-8")
     with pytest.raises(StoreError, match="not a sweep database"):

@@ -8,9 +8,10 @@ import json
 
 import pytest
 
-from helpers.sweep_helpers import small, write_sweep
 from nablab.cli import main
 from nablab.sweep.results import load_results
+
+from helpers.sweep_helpers import small, write_sweep
 
 SWEEP = small(axes={"lr": [0.01, 0.3]}, seeds=2, title="Two learning rates")
 
