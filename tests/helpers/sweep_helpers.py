@@ -59,3 +59,15 @@ def nablab(*args: str, **options) -> subprocess.CompletedProcess:
 
 def metrics_by_trial(results) -> dict[int, dict]:
     return {t["number"]: t["metrics"] for t in results.trials}
+
+
+def thread_probe() -> tuple[int, list[int], str | None]:
+    """In a worker: nablab's kernel threads, every loaded BLAS/OpenMP pool's threads, and the
+    thread count a library loaded later would read."""
+    from threadpoolctl import threadpool_info
+
+    import nablab
+    import nablab.train.run  # noqa: F401  (loads the training stack's libraries)
+
+    pools = [pool["num_threads"] for pool in threadpool_info()]
+    return nablab.get_num_threads(), pools, os.environ.get("OPENBLAS_NUM_THREADS")

@@ -14,11 +14,12 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from nablab.sweep import runner
+from nablab.sweep.backends import LocalBackend
 from nablab.sweep.kinds import TRIAL_KINDS
 from nablab.sweep.runner import run_sweep
 from nablab.sweep.spec import parse_sweep
 
-from helpers.sweep_helpers import env, metrics_by_trial, small, write_sweep
+from helpers.sweep_helpers import env, metrics_by_trial, small, thread_probe, write_sweep
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +70,13 @@ def test_a_finished_sweep_resumes_without_running_anything(small_results, monkey
     again = run_sweep(parse_sweep(small()), folder, on_progress=states.append)
     assert states[-1].skipped == 8 and states[-1].done == 8
     assert again.trials == results.trials  # same rows, same timestamps
+
+
+def test_every_worker_uses_one_kernel_thread_and_one_blas_thread():
+    with LocalBackend(workers=2) as backend:
+        kernels, pools, later = backend._pool.submit(thread_probe).result(timeout=120)
+    assert kernels == 1 and later == "1"
+    assert pools and set(pools) == {1}
 
 
 def test_failed_trials_are_recorded_with_their_error_and_run_again(tmp_path):

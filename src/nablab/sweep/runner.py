@@ -148,10 +148,8 @@ def run_sweep(
                     progress.finish(outcome)
                     report(progress)
             stored = {t["number"]: t for t in store.trials(history=False)}
-            search.tell(
-                [
-                    _objective([stored[t["number"]] for t in plan if t["values"] is values], metric)
-                    for values in points
-                ]
-            )
+            by_point: dict[int, list[dict[str, Any]]] = {}
+            for t in plan:
+                by_point.setdefault(t["point"], []).append(stored[t["number"]])
+            search.tell([_objective(trials, metric) for trials in by_point.values()])
     return load_results(out)
