@@ -67,7 +67,7 @@ def thread_probe() -> tuple[int, list[int], str | None]:
     from threadpoolctl import threadpool_info
 
     import nablab
-    import nablab.train.run  # noqa: F401  (loads the training stack's libraries)
+    import nablab.train.run  # loads the training stack's libraries
 
     pools = [pool["num_threads"] for pool in threadpool_info()]
     return nablab.get_num_threads(), pools, os.environ.get("OPENBLAS_NUM_THREADS")
