@@ -126,6 +126,13 @@ def _done(folder) -> int:
         return 0
 
 
+def _read(path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
 def _start(path, out, workers="1") -> subprocess.Popen:
     return subprocess.Popen(
         [
@@ -181,11 +188,11 @@ def test_sigkill_midway_then_resume_gives_the_uninterrupted_table(tmp_path):
 
 
 def test_two_sweeps_on_one_folder_the_second_is_refused(tmp_path):
-    path = write_sweep(tmp_path, SLOW)
+    path = write_sweep(tmp_path, {**SLOW, "base": {**SLOW["base"], "epochs": 10}})
     out = tmp_path / "out"
     first = _start(path, out)
-    try:
-        _wait_for(lambda: _done(out) >= 1, first)
+    try:  # as soon as the first holds the folder: its pool and trials are still ahead
+        _wait_for(lambda: "pid" in _read(out / "sweep.lock"), first)
         second = subprocess.run(
             [sys.executable, "-m", "nablab", "sweep", str(path), "--out", str(out), "--quiet"],
             capture_output=True,
