@@ -36,6 +36,16 @@ def _widths(text: str) -> tuple[int, ...]:
     return widths
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def _listing(registry, names=None) -> str:
     names = registry.names() if names is None else names
     return "; ".join(f"{n}: {registry.entry(n).summary}" for n in names)
@@ -186,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for figure.png/svg, result.json, report.html "
         "(with --all: notebook.html and a folder per experiment)",
     )
+    _sweep_commands(commands)
     return parser
 
 
@@ -198,6 +209,48 @@ def _given(parser: argparse.ArgumentParser, command: str, argv: list[str]) -> se
         for action in sub.choices[command]._actions
         if tokens & set(action.option_strings)
     }
+
+
+def _sweep_commands(commands) -> None:
+    from nablab.sweep.backends import BACKENDS
+    from nablab.sweep.help import sweep_help
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="run every trial of a sweep file (nablab sweep show DIR: its table)",
+        epilog=sweep_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sweep.add_argument("file", help="the sweep file (YAML)")
+    sweep.add_argument("--out", required=True, help="the sweep folder: sweep.db, figures")
+    sweep.add_argument(
+        "--backend", choices=BACKENDS.names(), help="default: the file's; " + _listing(BACKENDS)
+    )
+    sweep.add_argument("--address", help="the Ray cluster: HOST:PORT or auto")
+    sweep.add_argument(
+        "--workers", type=_positive, help="trials at once (local: default the machine's cores)"
+    )
+    sweep.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")
+
+    # `nablab sweep show DIR` is parsed by this parser (main rewrites the first two words).
+    show = commands.add_parser("sweep-show", prog="nablab sweep show")
+    show.add_argument("folder", help="a sweep folder (nablab sweep --out)")
+    show.add_argument(
+        "--csv",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="write the table as CSV to FILE (no FILE: to the terminal)",
+    )
+    show.add_argument("--trials", action="store_true", help="one row per trial, not per point")
+
+    compare = commands.add_parser(
+        "compare", help="overlay the histories of run folders: one figure, one table"
+    )
+    compare.add_argument("runs", nargs="+", metavar="RUN_DIR", help="folders of nablab train --out")
+    compare.add_argument(
+        "--out", default="compare.png", help="the figure (.png or .svg; default compare.png)"
+    )
 
 
 def _config(args: argparse.Namespace):
@@ -215,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     exception is reported as a bug (exit code 70)."""
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["sweep", "show"]:
+        argv = ["sweep-show", *argv[2:]]
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -273,6 +328,20 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
         from nablab.solve.commands import check_command
 
         return check_command(args.exercise, args.answers, args.format, args.rtol)
+    if args.command == "sweep":
+        from nablab.sweep.command import sweep_command
+
+        return sweep_command(
+            args.file, args.out, args.backend, args.address, args.workers, args.progress
+        )
+    if args.command == "sweep-show":
+        from nablab.sweep.command import show_command
+
+        return show_command(args.folder, args.csv, args.trials)
+    if args.command == "compare":
+        from nablab.sweep.command import compare_command
+
+        return compare_command(args.runs, args.out)
     return 2  # unreachable: argparse rejects unknown commands
 
 
