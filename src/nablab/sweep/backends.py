@@ -14,13 +14,14 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from nablab.errors import NablabError
 from nablab.registry import Registry
 from nablab.sweep.kinds import Outcome, execute, worker_setup
 
 Call = tuple[str, dict[str, Any]]
 
 
-class BackendError(RuntimeError):
+class BackendError(NablabError):
     """A backend that cannot start: Ray missing, no cluster at the address, a bad option."""
 
 

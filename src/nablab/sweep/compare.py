@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nablab.errors import NablabError
+
 FINAL_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
 
 
-class CompareError(ValueError):
+class CompareError(NablabError):
     """A folder that is not a run folder, or a file in it that cannot be read."""
 
 

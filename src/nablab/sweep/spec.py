@@ -31,12 +31,13 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from nablab.errors import NablabError
 from nablab.sweep.backends import BACKENDS
 from nablab.sweep.kinds import TRIAL_KINDS
 from nablab.sweep.search import SEARCHES
 
 
-class SweepError(ValueError):
+class SweepError(NablabError):
     """Everything wrong with a sweep file, one ``path: message`` per problem."""
 
     def __init__(self, problems: list[str], source: str = "sweep") -> None:

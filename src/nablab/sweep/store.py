@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nablab.errors import NablabError
 from nablab.sweep.kinds import Outcome
 
 DATABASE = "sweep.db"
@@ -52,7 +53,7 @@ CREATE TABLE IF NOT EXISTS trials (
 """
 
 
-class StoreError(ValueError):
+class StoreError(NablabError):
     """A folder that is not a sweep's, or holds a different sweep."""
 
 
