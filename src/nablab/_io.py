@@ -19,12 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
+from nablab.errors import NablabError
+
 # The largest input nablab reads by default (exercise files, answer sheets, data, checkpoints);
 # NABLAB_MAX_INPUT_BYTES raises it.
 MAX_INPUT_BYTES = int(os.environ.get("NABLAB_MAX_INPUT_BYTES", str(2 * 1024**3)))
 
 
-class InputFileError(ValueError):
+class InputFileError(NablabError):
     """An input path that is not a readable regular file of an acceptable size."""
 
 

@@ -210,3 +210,20 @@ def test_the_help_says_which_model_reads_each_size_flag(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "(cnn) output channels of each convolution, default 64,64,64" in text
     assert "(mlp) hidden widths, default 64,64" in text
+
+
+@pytest.mark.parametrize(
+    ("model", "shape", "options"),
+    [
+        ("cnn", (40,), {}),
+        ("cnn", (40,), {"batch_norm": True, "kernel_size": 4, "stride": 3}),
+        ("cnn", (3, 11, 9), {"channels": (4, 6), "batch_norm": True}),
+        ("mlp", (1, 8, 8), {"hidden": (7, 5), "batch_norm": True}),
+    ],
+)
+def test_parameter_counts_without_building_equal_the_built_models(model, shape, options):
+    from nablab.train.run import parameter_count
+
+    config = TrainConfig(model=model, **options)
+    built = build_model(config, shape, 10)
+    assert parameter_count(config, shape, 10) == sum(p.size for p in built.parameters())

@@ -19,7 +19,12 @@ from nablab.data.datasets import Dataset
 from nablab.nn import CrossEntropyLoss, Loss, Module
 from nablab.optim import Optimizer
 from nablab.train.callbacks import Callback, ProgressBar
-from nablab.train.checkpoint import load_checkpoint, save_checkpoint
+from nablab.train.checkpoint import (
+    TRAINER_KEYS,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
 from nablab.train.history import Finding, History
 
 Arrays = tuple[np.ndarray, np.ndarray]
@@ -86,6 +91,7 @@ class Trainer:
     ) -> None:
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.compiled = compiled
+        self.checkpoint_meta: dict[str, Any] = {}
         self.x, self.y, self.val = x, y, val
         self.epochs, self.batch_size = epochs, batch_size
         self.shuffle, self.drop_last = shuffle, drop_last
@@ -120,11 +126,17 @@ class Trainer:
                 "history": self.history.state(),
                 "rng": self.rng.bit_generator.state,
                 "callbacks": [c.state_dict() for c in self.callbacks],
+                **self.checkpoint_meta,
             },
         )
 
     def restore(self, path) -> None:
         meta = load_checkpoint(path, self.model, self.optimizer)
+        missing = [key for key in TRAINER_KEYS if key not in meta]
+        if missing:
+            raise CheckpointError(
+                f"{path}: not a training checkpoint (its metadata lacks {missing})"
+            )
         self.epoch = meta["epoch"]
         self.global_step, self.samples_seen = meta["global_step"], meta["samples_seen"]
         self.history = History.from_state(meta["history"])
@@ -266,6 +278,7 @@ def fit(
     checkpoint: str | None = None,
     resume: str | None = None,
     compiled: bool = True,
+    checkpoint_meta: dict[str, Any] | None = None,
 ) -> History:
     """Train ``model`` on ``train`` for ``epochs`` epochs of mini-batches and return the
     :class:`History`.
@@ -274,6 +287,9 @@ def fit(
     states and history after every epoch (atomically); ``resume`` continues such a run, giving
     bit-identical parameters to an uninterrupted one. A non-finite loss stops training at once
     and records a ``divergence`` finding.
+
+    ``checkpoint_meta`` is stored in every checkpoint beside the run's own state (a run's
+    configuration, a fingerprint of its data).
 
     With ``compiled=True`` (the default) an epoch of a plain MLP classifier runs as one
     compiled function when numba is available and nothing needs to see each step (see
@@ -303,6 +319,7 @@ def fit(
         grad_norm_every,
         compiled,
     )
+    trainer.checkpoint_meta = dict(checkpoint_meta or {})
     if resume is not None:
         trainer.restore(resume)
     model.train()

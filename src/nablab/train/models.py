@@ -4,11 +4,12 @@ Each builder takes the run's :class:`~nablab.train.config.TrainConfig`, one samp
 (``(features,)`` for rows, ``(C, L)`` for signals, ``(C, H, W)`` for images) and the number of
 classes, and returns a :class:`~nablab.nn.Sequential` that outputs one logit per class. The
 entry's ``fields`` name the config fields that size it (each flag's help says which model
-reads it).
+reads it) and its ``count`` gives the number of parameters without building the model.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -89,12 +90,37 @@ def build_cnn(config, input_shape: tuple[int, ...], n_classes: int) -> nn.Sequen
     return nn.Sequential(*layers)
 
 
+def count_mlp(config, input_shape: tuple[int, ...], n_classes: int) -> int:
+    """The parameters :func:`build_mlp` makes: weights and biases, and γ, β per BatchNorm."""
+    widths = (int(np.prod(input_shape)), *config.hidden, n_classes)
+    count = sum(a * b + b for a, b in itertools.pairwise(widths))
+    return count + (2 * sum(config.hidden) if config.batch_norm else 0)
+
+
+def count_cnn(config, input_shape: tuple[int, ...], n_classes: int) -> int:
+    """The parameters :func:`build_cnn` makes: kernels k^d·C_in·C_out and biases per
+    convolution, γ and β per BatchNorm, and the read-out's weights and biases."""
+    if len(input_shape) == 1:
+        input_shape = (1, input_shape[0])
+    k, s = config.kernel_size, config.stride
+    channels, spatial = input_shape[0], list(input_shape[1:])
+    count = 0
+    for width in config.channels:
+        count += k ** len(spatial) * channels * width + width
+        count += 2 * width if config.batch_norm else 0
+        spatial = [(size + 2 * (k // 2) - k) // s + 1 for size in spatial]
+        channels = width
+    features = channels * int(np.prod(spatial))
+    return count + features * n_classes + n_classes
+
+
 MODELS: Registry[Builder] = Registry("model")
 MODELS.add(
     "mlp",
     build_mlp,
     "multilayer perceptron: --hidden widths (images are flattened)",
     fields=("hidden",),
+    count=count_mlp,
 )
 MODELS.add(
     "cnn",
@@ -102,4 +128,5 @@ MODELS.add(
     "convolutional network: --channels, --kernel-size, --stride (1-D for rows and signals, "
     "2-D for images), then a linear read-out",
     fields=("channels", "kernel_size", "stride"),
+    count=count_cnn,
 )
