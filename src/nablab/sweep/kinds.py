@@ -153,15 +153,16 @@ class TrainTrials:
 
         settings = {name: _coerce(name, v) for name, v in {**base, **values}.items()}
         config = asdict(TrainConfig(**settings, seed=seed))
-        config["hidden"] = list(config["hidden"])
-        return config
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
 
     def run(self, params: dict[str, Any]) -> Outcome:
         """Train; a run whose loss became non-finite is a failed trial (with its history)."""
         from nablab.train.config import TrainConfig
         from nablab.train.run import run_training
 
-        config = TrainConfig(**{**params, "hidden": tuple(params["hidden"])})
+        config = TrainConfig(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+        )
         splits = _splits(
             config.data,
             config.labels,

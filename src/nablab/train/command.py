@@ -46,8 +46,7 @@ def stored_config(checkpoint: Path, config: TrainConfig, given: set[str]) -> Tra
     if not isinstance(stored, dict):
         raise CheckpointError(f"{checkpoint}: the checkpoint does not record its configuration")
     values = {name: stored[name] for name in TrainConfig.field_names() if name in stored}
-    if isinstance(values.get("hidden"), list):
-        values["hidden"] = tuple(values["hidden"])
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}  # sizes
     values.update(
         {name: getattr(config, name) for name in given if name in TrainConfig.field_names()}
     )
