@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _prune_parser(commands) -> None:
     from nablab.analysis.curvature import CURVATURES
     from nablab.prune.core import SCOPES
-    from nablab.prune.criteria import CRITERIA, DEFAULT_MAX_PARAMS
+    from nablab.prune.criteria import CRITERIA, DEFAULT_DAMPING, DEFAULT_MAX_PARAMS
     from nablab.prune.schedule import SCHEDULES
 
     prune = commands.add_parser(
@@ -189,7 +189,10 @@ def _prune_parser(commands) -> None:
         help=f"obs refuses models with more parameters (default {DEFAULT_MAX_PARAMS})",
     )
     prune.add_argument(
-        "--damping", type=float, default=1e-4, help="obs: λ/mean(diag H) added to H's diagonal"
+        "--damping",
+        type=float,
+        default=DEFAULT_DAMPING,
+        help=f"obs: λ/mean(diag H) added to H's diagonal (default {DEFAULT_DAMPING:g})",
     )
     prune.add_argument("--seed", type=int, default=0, help="for --method random")
     prune.add_argument("--out", required=True, help="folder for the pruned run")

@@ -3,6 +3,7 @@
 from nablab.analysis.curvature import (
     CURVATURES,
     dense_hessian,
+    gauss_newton_vector_product,
     hessian_diagonal,
     hessian_vector_product,
 )
@@ -14,6 +15,7 @@ __all__ = [
     "GradCheckEntry",
     "GradCheckReport",
     "dense_hessian",
+    "gauss_newton_vector_product",
     "gradcheck",
     "hessian",
     "hessian_diagonal",

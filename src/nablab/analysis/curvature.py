@@ -20,6 +20,9 @@ through in chunks (``batch_size``); the result does not depend on the chunking.
 
 :func:`hessian_vector_product` gives Hv for any direction v by differencing the analytic
 gradient, fourth-order accurate: for any module that has a backward pass.
+:func:`gauss_newton_vector_product` gives Gv (a difference of the outputs for Jv, the loss's
+Hessian, one backward pass for Jᵀ); :func:`dense_hessian` builds either matrix column by
+column for small models (Optimal Brain Surgeon).
 """
 
 from __future__ import annotations
@@ -123,9 +126,47 @@ def _require_float64(params: Sequence[Parameter], who: str) -> None:
     for param in params:
         if param.dtype != np.float64:
             raise ValueError(
-                f"{who}: differencing gradients needs float64 parameters; {param.name!r} is "
+                f"{who}: differencing needs float64 parameters; {param.name!r} is "
                 f"{param.dtype} (build the model with dtype=np.float64)"
             )
+
+
+class _Point:
+    """A model's parameters as one flat vector: read, move along a direction, restore."""
+
+    def __init__(self, model: Module, vector, who: str) -> None:
+        self.model, self.was_training = model, model.training
+        self.params = model.parameters()
+        _require_float64(self.params, who)
+        sizes = [p.size for p in self.params]
+        self.bounds = np.cumsum([0, *sizes])
+        if isinstance(vector, np.ndarray) and vector.ndim == 1:
+            v = np.asarray(vector, dtype=np.float64)
+        else:
+            v = np.concatenate([np.asarray(part, dtype=np.float64).ravel() for part in vector])
+        if v.shape != (self.bounds[-1],):
+            raise ValueError(
+                f"{who}: the vector has {v.size} entries, the parameters {self.bounds[-1]}"
+            )
+        self.v = v
+        self.w = np.concatenate([p.data.ravel() for p in self.params])
+        self.saved_grads = [p.grad.copy() for p in self.params]
+        model.eval()  # dropout would make every forward a different function
+
+    def step(self, relative: float) -> float:
+        """ε with ε·‖v‖ = relative·max(1, ‖w‖)."""
+        return relative * max(1.0, float(np.linalg.norm(self.w))) / float(np.linalg.norm(self.v))
+
+    def move(self, shift: float) -> None:
+        point = self.w + shift * self.v
+        for param, lo, hi in zip(self.params, self.bounds[:-1], self.bounds[1:], strict=True):
+            param.data[...] = point[lo:hi].reshape(param.shape)
+
+    def restore(self) -> None:
+        self.move(0.0)
+        for param, grad in zip(self.params, self.saved_grads, strict=True):
+            np.copyto(param.grad, grad)
+        self.model.train(self.was_training)
 
 
 def hessian_vector_product(
@@ -150,29 +191,15 @@ def hessian_vector_product(
     rounding about 1e-16·‖∇L‖/ε, so in float64 the product agrees with the exact one to
     about 1e-9 relative (fourth order), for any module with a backward pass. Across a ReLU
     kink (a pre-activation within ε of 0) the gradient jumps and the difference is not a
-    derivative. The parameters and gradients are restored.
+    derivative. It runs in eval mode; the parameters, gradients and mode are restored.
     """
     if order not in (2, 4):
         raise ValueError(f"hessian_vector_product: order must be 2 or 4, got {order!r}")
-    step = (1e-4 if order == 4 else 1e-5) if step is None else step
-    params = model.parameters()
-    _require_float64(params, "hessian_vector_product")
-    sizes = [p.size for p in params]
-    if isinstance(vector, np.ndarray) and vector.ndim == 1:
-        v = np.asarray(vector, dtype=np.float64)
-    else:
-        v = np.concatenate([np.asarray(part, dtype=np.float64).ravel() for part in vector])
-    if v.shape != (sum(sizes),):
-        raise ValueError(
-            f"hessian_vector_product: the vector has {v.size} entries, the parameters {sum(sizes)}"
-        )
-    norm_v = float(np.linalg.norm(v))
-    if norm_v == 0:
-        return np.zeros_like(v)
-    w = np.concatenate([p.data.ravel() for p in params])
-    eps = step * max(1.0, float(np.linalg.norm(w))) / norm_v
-    saved_grads = [p.grad.copy() for p in params]
-    pieces = np.cumsum([0, *sizes])
+    point = _Point(model, vector, "hessian_vector_product")
+    if not point.v.any():
+        point.restore()
+        return np.zeros_like(point.v)
+    eps = point.step((1e-4 if order == 4 else 1e-5) if step is None else step)
 
     def closure() -> float:
         value = loss(model(x), target)
@@ -180,10 +207,8 @@ def hessian_vector_product(
         return value
 
     def gradient_at(shift: float) -> np.ndarray:
-        point = w + shift * v
-        for param, lo, hi in zip(params, pieces[:-1], pieces[1:], strict=True):
-            param.data[...] = point[lo:hi].reshape(param.shape)
-        return flat_gradient(params, closure)
+        point.move(shift)
+        return flat_gradient(point.params, closure)
 
     try:
         near = gradient_at(eps) - gradient_at(-eps)
@@ -192,9 +217,45 @@ def hessian_vector_product(
         far = gradient_at(2 * eps) - gradient_at(-2 * eps)
         return (8 * near - far) / (12 * eps)
     finally:
-        for param, lo, hi, grad in zip(params, pieces[:-1], pieces[1:], saved_grads, strict=True):
-            param.data[...] = w[lo:hi].reshape(param.shape)
-            np.copyto(param.grad, grad)
+        point.restore()
+
+
+def gauss_newton_vector_product(
+    model: Module,
+    loss: Loss,
+    x: np.ndarray,
+    target: np.ndarray,
+    vector: Sequence[np.ndarray] | np.ndarray,
+    step: float = 1e-5,
+) -> np.ndarray:
+    """G·v with G = Σ_n J_nᵀ H_n J_n, the Gauss–Newton matrix (J_n the Jacobian of sample n's
+    output in the parameters, H_n the loss's Hessian in that output); flat, as
+    :func:`hessian_vector_product`.
+
+    Jv by a central difference of the outputs, (f(w + εv) − f(w − εv)) / 2ε with
+    ε·‖v‖ = ``step``·max(1, ‖w‖); then u_n = H_n (Jv)_n from the loss, and Jᵀu by one backward
+    pass at w. G is positive semidefinite wherever the loss is convex in the output (squared
+    error, cross-entropy): Hassibi and Stork's outer-product approximation of the Hessian.
+    """
+    point = _Point(model, vector, "gauss_newton_vector_product")
+    if not point.v.any():
+        point.restore()
+        return np.zeros_like(point.v)
+    eps = point.step(step)
+    try:
+        point.move(eps)
+        plus = model(x)
+        point.move(-eps)
+        jv = (plus - model(x)) / (2 * eps)
+        point.move(0.0)
+        loss.forward(model(x), target)
+        u = np.einsum("nij,nj->ni", loss.hessian(full=True), jv.reshape(len(jv), -1))
+        return flat_gradient(point.params, lambda: model.backward_params(u.reshape(jv.shape)))
+    finally:
+        point.restore()
+
+
+DENSE = {"exact": hessian_vector_product, "gauss_newton": gauss_newton_vector_product}
 
 
 def dense_hessian(
@@ -203,23 +264,30 @@ def dense_hessian(
     x: np.ndarray,
     target: np.ndarray,
     max_params: int,
+    kind: str = "exact",
     who: str = "dense_hessian",
 ) -> np.ndarray:
-    """The n×n Hessian in all parameters, one second-order Hessian-vector product per column
-    (H e_j, two gradient evaluations), symmetrized; refuses when n exceeds ``max_params``."""
+    """The n×n Hessian (``kind="exact"``, two gradient evaluations per column) or Gauss–Newton
+    matrix (``"gauss_newton"``, three forward passes and a backward one per column) in all
+    parameters, one product with e_j per column, symmetrized; refuses when n exceeds
+    ``max_params``."""
+    if kind not in DENSE:
+        raise ValueError(f"{who}: kind must be one of {', '.join(DENSE)}, got {kind!r}")
     params = model.parameters()
     n = sum(p.size for p in params)
     if n > max_params:
         raise ValueError(
             f"{who}: the model has {n} parameters, more than max_params={max_params} (the "
-            f"dense Hessian has {n}² = {n * n:,} entries, {8 * n * n / 2**20:.0f} MiB, and "
-            f"costs {2 * n} gradient evaluations); raise max_params to proceed"
+            f"dense matrix has {n}² = {n * n:,} entries, {8 * n * n / 2**20:.1f} MiB, and "
+            f"costs {n} products with a unit vector); raise max_params to proceed"
         )
     _require_float64(params, who)
+    product = DENSE[kind]
+    options = {"order": 2} if kind == "exact" else {}
     columns = np.empty((n, n))
     unit = np.zeros(n)
     for j in range(n):
         unit[j] = 1.0
-        columns[:, j] = hessian_vector_product(model, loss, x, target, unit, order=2)
+        columns[:, j] = product(model, loss, x, target, unit, **options)
         unit[j] = 0.0
     return (columns + columns.T) / 2

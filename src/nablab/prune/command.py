@@ -23,7 +23,7 @@ import numpy as np
 from nablab._io import read_npz, write_atomic
 from nablab.nn import CrossEntropyLoss, Module
 from nablab.prune.core import PruneReport, prune, sparsity
-from nablab.prune.criteria import CRITERIA, DEFAULT_MAX_PARAMS
+from nablab.prune.criteria import CRITERIA, DEFAULT_DAMPING, DEFAULT_MAX_PARAMS
 from nablab.prune.schedule import (
     PruneHistory,
     criterion_data,
@@ -55,7 +55,7 @@ class PruneSettings:
     retrain_epochs: int = 0
     curvature: str = "lecun"
     max_params: int = DEFAULT_MAX_PARAMS
-    damping: float = 1e-4
+    damping: float = DEFAULT_DAMPING
     seed: int = 0
 
 
@@ -235,7 +235,7 @@ def pruning_metrics(
 ) -> dict[str, Any]:
     """What ``metrics.json`` holds: the final measurements at the top level (as a training
     run's), the configuration, the settings, every step, and the sparsity per weight."""
-    from nablab.prune.compact import compact
+    from nablab.prune.compaction import compact
 
     model = run.model
     last = history.steps[-1]

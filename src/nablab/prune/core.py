@@ -21,7 +21,7 @@ import numpy as np
 from nablab._random import RngLike, as_generator
 from nablab.nn.losses import Loss
 from nablab.nn.module import Module, Parameter
-from nablab.prune.criteria import CRITERIA, DEFAULT_MAX_PARAMS, Context
+from nablab.prune.criteria import CRITERIA, DEFAULT_DAMPING, DEFAULT_MAX_PARAMS, Context
 from nablab.prune.targets import UnitGroup, unit_groups, weight_parameters
 
 SCOPES = ("global", "layer")
@@ -199,7 +199,7 @@ def prune(
     rng: RngLike = None,
     curvature: str = "lecun",
     max_params: int = DEFAULT_MAX_PARAMS,
-    damping: float = 1e-4,
+    damping: float = DEFAULT_DAMPING,
     batch_size: int | None = None,
 ) -> PruneReport:
     """Prune ``model`` in place until a fraction ``amount`` of its candidates is pruned.

@@ -15,7 +15,8 @@ and whole output units of layers (structured, :mod:`nablab.prune.targets`):
 - ``obs``: Optimal Brain Surgeon's saliency L_q = w_q² / (2[H⁻¹]_qq), the loss increase when
   w_q goes to zero and every other weight moves by δw = −(w_q/[H⁻¹]_qq)·H⁻¹e_q to compensate;
   a unit (set Q) scores ½·w_Qᵀ([H⁻¹]_QQ)⁻¹w_Q. Pruning with it applies those updates
-  (:mod:`nablab.prune.obs`). Needs the dense Hessian: small models only.
+  (:mod:`nablab.prune.obs`). H is the dense Gauss–Newton matrix (the Hessian with
+  ``curvature="exact"``): small models only.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ from nablab.prune.targets import UnitGroup
 from nablab.registry import Registry
 
 DEFAULT_MAX_PARAMS = 2500
+# λ = DEFAULT_DAMPING·mean(diag H) for OBS: a trust region that keeps its updates out of the
+# nearly flat directions where the quadratic model promises much and the loss disagrees.
+DEFAULT_DAMPING = 1e-2
 
 
 @dataclass
@@ -46,7 +50,7 @@ class Context:
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     curvature: str = "lecun"
     max_params: int = DEFAULT_MAX_PARAMS
-    damping: float = 1e-4
+    damping: float = DEFAULT_DAMPING
     batch_size: int | None = None
 
     def require_data(self, who: str) -> None:
