@@ -194,6 +194,12 @@ def _prune_parser(commands) -> None:
         default=DEFAULT_DAMPING,
         help=f"obs: λ/mean(diag H) added to H's diagonal (default {DEFAULT_DAMPING:g})",
     )
+    prune.add_argument(
+        "--prune-biases",
+        dest="weights_only",
+        action="store_false",
+        help="score biases and normalization parameters too (unstructured)",
+    )
     prune.add_argument("--seed", type=int, default=0, help="for --method random")
     prune.add_argument("--out", required=True, help="folder for the pruned run")
 

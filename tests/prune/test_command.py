@@ -127,3 +127,11 @@ def test_bad_run_folders_exit_2(run_dir, tmp_path, capsys):
     )
     assert main(["prune", str(run_dir), "--out", str(run_dir)]) == 2
     assert "--out must differ from RUN_DIR" in capsys.readouterr().err
+
+
+def test_biases_are_scored_only_when_asked(run_dir, tmp_path, capsys):
+    out = tmp_path / "biases"
+    assert main(["prune", str(run_dir), "--prune-biases", "--out", str(out)]) == 0
+    assert "parameters pruned: 605 of 1210 (50.0%)" in capsys.readouterr().out
+    names = [r["name"] for r in json.loads((out / "metrics.json").read_text())["layers"]]
+    assert names == ["0.weight", "0.bias", "2.weight", "2.bias"]

@@ -57,6 +57,7 @@ class PruneSettings:
     max_params: int = DEFAULT_MAX_PARAMS
     damping: float = DEFAULT_DAMPING
     seed: int = 0
+    weights_only: bool = True
 
 
 @dataclass
@@ -204,6 +205,7 @@ def run_pruning(run: LoadedRun, settings: PruneSettings) -> tuple[PruneHistory, 
             curvature=settings.curvature,
             max_params=settings.max_params,
             damping=settings.damping,
+            weights_only=settings.weights_only,
         )
         _copy_state(scorer, model)
         return report
@@ -258,7 +260,7 @@ def pruning_metrics(
             "pruning": asdict(settings),
             "baseline": history.baseline,
             "history": history.rows(),
-            "layers": [asdict(row) for row in sparsity(model)],
+            "layers": [asdict(row) for row in sparsity(model, settings.weights_only)],
             "units": [asdict(row) for row in last.report.units],
             "config": asdict(run.config),
         }
@@ -276,10 +278,8 @@ def write_outputs(out: Path, run: LoadedRun, history, scan, optimizer, metrics) 
     write_atomic(out / METRICS, json.dumps(metrics, indent=2) + "\n")
     method = metrics["pruning"]["method"]
     save(history.figure(f"Pruning with {method}"), out / "pruning.png")
-    save(
-        layers_figure(sparsity(run.model), f"Weights pruned per layer ({method})"),
-        out / "layers.png",
-    )
+    rows = sparsity(run.model, metrics["pruning"]["weights_only"])
+    save(layers_figure(rows, f"Entries pruned per parameter ({method})"), out / "layers.png")
     save(scan.figure(), out / "sensitivity.png")
 
 
@@ -291,7 +291,8 @@ def _summary(metrics: dict[str, Any], settings: PruneSettings, out: Path) -> str
     lines = [
         f"method: {method}, {kind}, {settings.scope}, amount {settings.amount:g} in "
         f"{settings.steps} step(s), {settings.retrain_epochs} retraining epoch(s) per step",
-        f"weights pruned: {sum(r['pruned'] for r in metrics['layers'])} of "
+        f"{'weights' if settings.weights_only else 'parameters'} pruned: "
+        f"{sum(r['pruned'] for r in metrics['layers'])} of "
         f"{sum(r['size'] for r in metrics['layers'])} ({metrics['sparsity']:.1%})",
     ]
     if metrics["compact_parameters"] is not None:
