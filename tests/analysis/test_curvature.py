@@ -278,3 +278,25 @@ def test_differencing_needs_float64(rng):
     x, t = rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=(4, 2))
     with pytest.raises(ValueError, match=r"needs float64 parameters; '0\.weight' is float32"):
         hessian_vector_product(model, nn.MSELoss(), x, t, np.ones(8))
+
+
+def test_lecun_recursion_through_a_softmax_layer(rng):
+    # h_x,i = Σ_k (∂y_k/∂x_i)² h_y,k: the softmax Jacobian from torch, squared entry-wise
+    model = _mlp(rng, [3, 4], last=nn.Softmax())
+    x, t = rng.normal(size=(5, 3)), rng.normal(size=(5, 4))
+    loss = nn.MSELoss("sum", factor=0.5)  # ∂²L/∂y² = 1 on the diagonal
+    curvature = hessian_diagonal(model, loss, x, t, "lecun")
+    z = x @ model[0].weight.data + model[0].bias.data
+    h_x = np.stack(
+        [
+            (
+                torch.autograd.functional.jacobian(
+                    lambda v: torch.softmax(v, 0), torch.tensor(row)
+                ).numpy()
+                ** 2
+            ).sum(axis=0)
+            for row in z
+        ]
+    )
+    assert_close(curvature["0.weight"], (x * x).T @ h_x)
+    assert_close(curvature["0.bias"], h_x.sum(axis=0))
