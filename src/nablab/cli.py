@@ -180,7 +180,9 @@ def _prune_parser(commands) -> None:
         "--curvature",
         choices=CURVATURES.names(),
         default="lecun",
-        help="the Hessian diagonal for obd: " + _listing(CURVATURES),
+        help="obd's diagonal: "
+        + _listing(CURVATURES)
+        + ". obs inverts the Hessian with exact, the Gauss–Newton matrix otherwise",
     )
     prune.add_argument(
         "--max-params",
