@@ -11,13 +11,15 @@ import difflib
 import math
 import numbers
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
+
+from nablab.errors import NablabError
 
 T = TypeVar("T")
 
 
-class UnknownNameError(ValueError):
+class UnknownNameError(NablabError):
     """A name that is not in a registry; the message lists the valid ones."""
 
 
@@ -39,10 +41,14 @@ class Option:
     high_open: bool = False
     choices: tuple[Any, ...] | None = None
     aliases: tuple[str, ...] = ()
+    item_kind: type = float
 
     def describe(self) -> str:
         """``momentum in [0, 1] (default 0)`` and the like."""
-        if self.choices is not None:
+        if self.kind in (list, tuple):
+            inner = replace(self, kind=self.item_kind, default=None, help="").describe()
+            allowed = "a list, each " + inner.split(": ", 1)[1]
+        elif self.choices is not None:
             allowed = " | ".join(str(c) for c in self.choices)
         elif self.kind is bool:
             allowed = "true | false"
@@ -56,7 +62,15 @@ class Option:
         return f"{self.name}: {allowed}{default}" + (f" — {self.help}" if self.help else "")
 
     def check(self, value: Any, owner: str) -> Any:
-        """``value`` if it is acceptable, else ``ValueError`` naming owner, option and limits."""
+        """``value`` if it is acceptable, else ``ValueError`` naming owner, option and limits.
+
+        A ``list``/``tuple`` option takes a sequence whose every item meets the limits or the
+        choices (returned as a tuple); ``item_kind`` is the items' type."""
+        if self.kind in (list, tuple):
+            if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
+                raise ValueError(f"{owner}: {self.name} must be a non-empty list, got {value!r}")
+            item = replace(self, kind=self.item_kind)
+            return tuple(item.check(v, owner) for v in value)
         if self.choices is not None:
             if not any(_matches(value, choice) for choice in self.choices):
                 valid = ", ".join(repr(c) for c in self.choices)

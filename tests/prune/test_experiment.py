@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from nablab.prune.experiment import OPTIONS, combined_figure, obd_figures
+from nablab.prune.experiment import OPTIONS, QUICK, combined_figure, obd_figures, resolve
 from nablab.viz import png_bytes
 
 
@@ -19,7 +19,8 @@ def quick():
 def test_quick_run_reproduces_the_papers_findings(quick):
     numbers, figures, verdict = quick
     assert verdict.startswith("reproduced: ")
-    assert all(numbers["checks"].values())
+    assert [c["holds"] for c in numbers["checks"]] == [True] * 4
+    assert all(c["claim"] and c["evidence"] for c in numbers["checks"])
     assert numbers["weights"] == 64 * 16 + 16 * 10
     deleted, loss = numbers["deleted"], numbers["loss"]
     assert deleted[0] == 0 and deleted[-1] == numbers["weights"]
@@ -46,7 +47,10 @@ def test_figures_are_titled_and_labelled(quick):
 
 
 def test_parameters_are_checked():
-    assert [o.name for o in OPTIONS][:2] == ["quick", "seed"]
+    assert set(QUICK) <= {o.name for o in OPTIONS}
+    assert resolve({"quick": True, "hidden": 8})["hidden"] == 8
+    assert resolve({"quick": True})["epochs"] == QUICK["epochs"]
+    assert resolve()["hidden"] == 64
     with pytest.raises(ValueError, match="unknown parameters \\['hiden'\\]; valid: quick, seed"):
         obd_figures({"hiden": 3})
     with pytest.raises(ValueError, match="obd_figures: curvature must be one of"):

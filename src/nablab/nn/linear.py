@@ -117,10 +117,12 @@ class Linear(Module):
                 f"got {grad_out.shape}"
             )
         weight = self.weight
+        # one sample: XᵀG is an outer product, far cheaper than a rank-1 matrix product
+        product = np.multiply.outer(x[0], grad_out[0]) if x.shape[0] == 1 else x.T @ grad_out
         if weight._mask is None and not self._weight_transforms:
-            weight._grad += x.T @ grad_out
+            weight._grad += product
         else:
-            weight._grad += self.transform_gradient("weight", x.T @ grad_out)
+            weight._grad += self.transform_gradient("weight", product)
         bias = self.bias
         if bias is not None:
             if self.bias_mode is True:

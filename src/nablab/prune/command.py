@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from nablab._io import read_npz, write_atomic
+from nablab.errors import NablabError
 from nablab.nn import CrossEntropyLoss, Module
 from nablab.prune.core import PruneReport, prune, sparsity
 from nablab.prune.criteria import CRITERIA, DEFAULT_DAMPING, DEFAULT_MAX_PARAMS
@@ -38,7 +39,7 @@ OUTPUT_FILES = ("checkpoint.npz", "metrics.json", "pruning.png", "layers.png", "
 METRICS = "metrics.json"
 
 
-class PruneError(ValueError):
+class PruneError(NablabError):
     """A bad argument or run folder: one line, exit code 2."""
 
 

@@ -14,9 +14,12 @@ paper's objective E = ½Σ(t − o)² on one-hot targets (averaged over samples)
 recursion with the Levenberg–Marquardt approximation for the saliencies (as the paper), the
 weights as candidates (biases kept), and the validation split as the test data. Saliencies
 are computed once at the trained weights for figures 1 and 2; figure 3 deletes in steps,
-recomputing them and retraining after each. ``quick=True`` gives a seconds-long version with a
-smaller network. ``python -m nablab.prune.experiment --out FILE.png`` draws the three panels in
-one figure.
+recomputing them and retraining after each. ``{"quick": True}`` gives a seconds-long version
+with a smaller network (:data:`QUICK`). ``python -m nablab.prune.experiment --out FILE.png``
+draws the three panels in one figure.
+
+For the lab: ``parameters=OPTIONS, quick=QUICK`` and a runner returning ``(numbers, figures,
+[Check(**c) for c in numbers["checks"]])``.
 """
 
 from __future__ import annotations
@@ -29,50 +32,53 @@ import numpy as np
 
 from nablab.registry import Option
 
-# Options with default None take (full, quick) values from _DEFAULTS.
+# The parameters, in the lab's form: each an Option with its default and limits; QUICK holds
+# the values of the seconds-long version.
 OPTIONS = (
-    Option("quick", bool, False, "a seconds-long version: 16 hidden units, fewer points"),
     Option("seed", int, 0, "data split, initialization, batches, random deletion", 0, 2**32 - 1),
-    Option("hidden", int, None, "hidden units (64; 16 when quick)", 1, 4096),
-    Option("epochs", int, None, "mini-batch Adam epochs (150; 40 when quick)", 1, 100_000),
-    Option("polish_steps", int, None, "full-batch Adam steps then (500; 300)", 0, 100_000),
+    Option("hidden", int, 64, "hidden units", 1, 4096),
+    Option("epochs", int, 150, "mini-batch Adam epochs", 1, 100_000),
+    Option("polish_steps", int, 500, "full-batch Adam steps after them", 0, 100_000),
     Option(
         "curvature",
         str,
         "lecun",
-        "the Hessian diagonal",
+        "the Hessian diagonal of the saliencies",
         choices=("lecun", "exact", "gauss_newton"),
     ),
-    Option("points", int, None, "deletion levels per curve (41; 11 when quick)", 2, 10_000),
-    Option("retrain_steps", int, None, "deletion steps of figure 3 (9; 4 when quick)", 1, 100),
-    Option("retrain_epochs", int, None, "epochs after each step (10; 3 when quick)", 0, 10_000),
+    Option("points", int, 41, "deletion levels per curve (figures 1 and 2)", 2, 10_000),
+    Option("retrain_steps", int, 9, "deletion steps of figure 3, up to 90%", 1, 100),
+    Option("retrain_epochs", int, 10, "retraining epochs after each step", 0, 10_000),
+    Option("random_repeats", int, 3, "random deletion orders averaged", 1, 100),
 )
-
-_DEFAULTS = {
-    "hidden": (64, 16),
-    "epochs": (150, 40),
-    "polish_steps": (500, 300),
-    "points": (41, 11),
-    "retrain_steps": (9, 4),
-    "retrain_epochs": (10, 3),
+QUICK = {
+    "hidden": 16,
+    "epochs": 40,
+    "polish_steps": 300,
+    "points": 11,
+    "retrain_steps": 4,
+    "retrain_epochs": 3,
+    "random_repeats": 1,
 }
 
 
-def _resolve(params: Mapping[str, Any] | None) -> dict[str, Any]:
+def resolve(params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every parameter: the defaults, QUICK's values when ``params["quick"]`` is true, then
+    the given values, each checked against its limits."""
     given = dict(params or {})
-    unknown = sorted(set(given) - {o.name for o in OPTIONS})
+    quick = given.pop("quick", False)
+    if not isinstance(quick, bool):
+        raise ValueError(f"obd_figures: quick must be true or false, got {quick!r}")
+    known = {o.name: o for o in OPTIONS}
+    unknown = sorted(set(given) - set(known))
     if unknown:
         raise ValueError(
-            f"obd_figures: unknown parameters {unknown}; "
-            f"valid: {', '.join(o.name for o in OPTIONS)}"
+            f"obd_figures: unknown parameters {unknown}; valid: quick, {', '.join(known)}"
         )
-    resolved = {"quick": OPTIONS[0].check(given.get("quick", False), "obd_figures")}
-    for option in OPTIONS[1:]:
-        value = given.get(option.name, option.default)
-        if value is None:
-            value = _DEFAULTS[option.name][1 if resolved["quick"] else 0]
-        resolved[option.name] = option.check(value, "obd_figures")
-    return resolved
+    values = {o.name: o.default for o in OPTIONS} | (QUICK if quick else {})
+    for name, value in given.items():
+        values[name] = known[name].check(value, "obd_figures")
+    return values
 
 
 def _setup(p: dict[str, Any]):
@@ -129,8 +135,9 @@ class _Deleter:
             "obd": np.argsort(self.saliency, kind="stable"),
             "magnitude": np.argsort(scores("magnitude"), kind="stable"),
         }
-        repeats = 1 if p["quick"] else 3
-        self.random_orders = [np.argsort(scores("random"), kind="stable") for _ in range(repeats)]
+        self.random_orders = [
+            np.argsort(scores("random"), kind="stable") for _ in range(p["random_repeats"])
+        ]
 
     def _set(self, flat: np.ndarray) -> None:
         for param, lo, hi in zip(self.params, self.bounds[:-1], self.bounds[1:], strict=True):
@@ -271,8 +278,8 @@ def combined_figure(numbers: Mapping[str, Any]):
     return figure
 
 
-def _verdict(numbers: dict[str, Any]) -> tuple[dict[str, bool], str]:
-    """The paper's three findings as checks on the numbers."""
+def _checks(numbers: dict[str, Any]) -> list[dict[str, Any]]:
+    """The paper's findings as checks on the numbers: claim, whether it holds, evidence."""
     n = numbers["weights"]
     deleted = np.array(numbers["deleted"])
     upto = (deleted > 0) & (deleted <= 0.7 * n)
@@ -281,37 +288,54 @@ def _verdict(numbers: dict[str, Any]) -> tuple[dict[str, bool], str]:
     error = np.abs(np.array(numbers["predicted"]) - loss["obd"]) / loss["obd"]
     worst = float(np.max(error[upto]))
     r = numbers["retraining"]
-    checks = {
-        "obd_below_magnitude": mean_log["obd"] < mean_log["magnitude"],
-        "obd_below_random": mean_log["obd"] < mean_log["random"],
-        "prediction_within_50pct_up_to_70pct": worst <= 0.5,
-        "retraining_lowers_the_objective": bool(
-            np.all(np.array(r["train"]) < np.array(r["train_without"]))
-        ),
-    }
+    lower = np.array(r["train"]) < np.array(r["train_without"])
     numbers["mean_log10_objective_up_to_70pct"] = mean_log
     numbers["prediction_error_up_to_70pct"] = worst
-    failed = [name for name, ok in checks.items() if not ok]
-    if failed:
-        return checks, "not reproduced: " + ", ".join(failed)
-    return checks, (
-        "reproduced: deleting up to 70% of the weights without retraining, OBD's order keeps "
-        f"the training objective lowest (mean log10 {mean_log['obd']:.2f}, magnitude "
-        f"{mean_log['magnitude']:.2f}, random {mean_log['random']:.2f}); L₀ + Σ saliencies is "
-        f"within {worst:.0%} of the actual objective there; retraining after each deletion "
-        "step lowers it"
+    means = (
+        f"mean log10 training objective up to 70% deleted: OBD {mean_log['obd']:.2f}, "
+        f"magnitude {mean_log['magnitude']:.2f}, random {mean_log['random']:.2f}"
     )
+    return [
+        {
+            "claim": "deleting in OBD's order hurts the objective less than by magnitude",
+            "holds": mean_log["obd"] < mean_log["magnitude"],
+            "evidence": means,
+        },
+        {
+            "claim": "deleting in OBD's order hurts the objective less than at random",
+            "holds": mean_log["obd"] < mean_log["random"],
+            "evidence": means,
+        },
+        {
+            "claim": "L₀ + Σ saliencies predicts the objective within 50% up to 70% deleted",
+            "holds": worst <= 0.5,
+            "evidence": f"largest relative error {worst:.0%}",
+        },
+        {
+            "claim": "retraining after each deletion step lowers the training objective",
+            "holds": bool(lower.all()),
+            "evidence": f"lower at {int(lower.sum())} of {lower.size} deletion levels",
+        },
+    ]
+
+
+def _verdict(checks: list[dict[str, Any]]) -> str:
+    failed = [c["claim"] for c in checks if not c["holds"]]
+    if failed:
+        return "not reproduced: " + "; ".join(failed)
+    return "reproduced: " + "; ".join(f"{c['claim']} ({c['evidence']})" for c in checks)
 
 
 def obd_figures(params: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], list, str]:
     """Reproduce the OBD paper's three figures; returns (numbers, [three Figures], verdict).
 
-    ``params`` (see :data:`OPTIONS`): ``quick``, ``seed``, ``hidden``, ``epochs``,
-    ``curvature``, ``points``, ``retrain_steps``, ``retrain_epochs``. The numbers are plain
-    lists and floats (JSON-ready); the verdict says whether each of the paper's findings held.
+    ``params`` overrides :data:`OPTIONS` (seed, hidden, epochs, polish_steps, curvature,
+    points, retrain_steps, retrain_epochs, random_repeats); ``{"quick": True}`` starts from
+    :data:`QUICK`. The numbers are plain lists and floats (JSON-ready) and hold
+    ``numbers["checks"]``, one ``{"claim", "holds", "evidence"}`` per finding of the paper
+    (the lab's checks); the verdict sums them up in a sentence.
     """
-    started = time.perf_counter()
-    p = _resolve(params)
+    p = resolve(params)
     model, loss, train, val = _setup(p)
     n = sum(param.size for param in model.parameters() if param.ndim >= 2)
     levels = [int(v) for v in np.unique(np.round(np.linspace(0, n, p["points"])).astype(int))]
@@ -340,10 +364,9 @@ def obd_figures(params: Mapping[str, Any] | None = None) -> tuple[dict[str, Any]
         "val_without": deleter.curve(deleter.orders["obd"], val, at),
     }
     numbers["retraining"] = {**_retraining(model, loss, train, val, p, fractions), **without}
-    checks, verdict = _verdict(numbers)
+    checks = _checks(numbers)
+    verdict = _verdict(checks)
     numbers["checks"] = checks
-    numbers["params"] = p
-    numbers["seconds"] = time.perf_counter() - started
     return numbers, figures(numbers), verdict
 
 
@@ -356,14 +379,15 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description="The Optimal Brain Damage paper's figures")
     parser.add_argument("--out", required=True, help="the PNG to write")
-    parser.add_argument("--quick", action="store_true", help=OPTIONS[0].help)
+    parser.add_argument("--quick", action="store_true", help="the seconds-long version")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dpi", type=int, default=80)
     args = parser.parse_args(argv)
+    started = time.perf_counter()
     numbers, _, verdict = obd_figures({"quick": args.quick, "seed": args.seed})
     save(combined_figure(numbers), args.out, dpi=args.dpi)
     print(verdict)
-    print(f"wrote {args.out} ({numbers['seconds']:.1f} s)")
+    print(f"wrote {args.out} ({time.perf_counter() - started:.1f} s)")
     return 0
 
 

@@ -8,6 +8,7 @@ under the common forms of colour blindness. matplotlib is imported only when a f
 
 from nablab.viz.figures import (
     PALETTE,
+    blank_figure,
     colors,
     html_img,
     new_figure,
@@ -16,4 +17,13 @@ from nablab.viz.figures import (
     svg_bytes,
 )
 
-__all__ = ["PALETTE", "colors", "html_img", "new_figure", "png_bytes", "save", "svg_bytes"]
+__all__ = [
+    "PALETTE",
+    "blank_figure",
+    "colors",
+    "html_img",
+    "new_figure",
+    "png_bytes",
+    "save",
+    "svg_bytes",
+]

@@ -55,8 +55,17 @@ def new_figure(
 
     with matplotlib.rc_context(_rc()):
         figure = Figure(figsize=(width, height), layout="constrained")
-        axes = figure.subplots(nrows, ncols, squeeze=True, **subplots)
+        axes = figure.subplots(nrows, ncols, **{"squeeze": True, **subplots})
     return figure, axes
+
+
+def blank_figure(width: float = 7.0, height: float = 4.0):
+    """A new figure without axes (add them with ``figure.add_subplot``, e.g. 3-D ones)."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(_rc()):
+        return Figure(figsize=(width, height), layout="constrained")
 
 
 def png_bytes(figure, dpi: int = 110) -> bytes:
