@@ -240,7 +240,67 @@ def build_parser() -> argparse.ArgumentParser:
         "(with --all: notebook.html and a folder per experiment)",
     )
     _sweep_commands(commands)
+    _prune_parser(commands)
     return parser
+
+
+def _prune_parser(commands) -> None:
+    from nablab.analysis.curvature import CURVATURES
+    from nablab.prune.core import SCOPES
+    from nablab.prune.criteria import CRITERIA, DEFAULT_DAMPING, DEFAULT_MAX_PARAMS
+    from nablab.prune.schedule import SCHEDULES
+
+    prune = commands.add_parser(
+        "prune", help="prune a trained run (magnitude, sensitivity, OBD, OBS), retrain, write"
+    )
+    prune.add_argument("run_dir", metavar="RUN_DIR", help="a run folder from `nablab train --out`")
+    prune.add_argument(
+        "--method", choices=CRITERIA.names(), default="magnitude", help=_listing(CRITERIA)
+    )
+    prune.add_argument(
+        "--amount", type=float, default=0.5, help="fraction of weights (units) to prune, in [0, 1)"
+    )
+    prune.add_argument(
+        "--structured", action="store_true", help="remove whole hidden units (weights and bias)"
+    )
+    prune.add_argument(
+        "--scope", choices=SCOPES, default="global", help="rank across all layers or per layer"
+    )
+    prune.add_argument("--steps", type=int, default=1, help="prune in this many steps")
+    prune.add_argument(
+        "--schedule", choices=SCHEDULES.names(), default="linear", help=_listing(SCHEDULES)
+    )
+    prune.add_argument(
+        "--retrain-epochs", type=int, default=0, help="epochs of retraining after each step"
+    )
+    prune.add_argument(
+        "--curvature",
+        choices=CURVATURES.names(),
+        default="lecun",
+        help="obd's diagonal: "
+        + _listing(CURVATURES)
+        + ". obs inverts the Hessian with exact, the Gauss–Newton matrix otherwise",
+    )
+    prune.add_argument(
+        "--max-params",
+        type=int,
+        default=DEFAULT_MAX_PARAMS,
+        help=f"obs refuses models with more parameters (default {DEFAULT_MAX_PARAMS})",
+    )
+    prune.add_argument(
+        "--damping",
+        type=float,
+        default=DEFAULT_DAMPING,
+        help=f"obs: λ/mean(diag H) added to H's diagonal (default {DEFAULT_DAMPING:g})",
+    )
+    prune.add_argument(
+        "--prune-biases",
+        dest="weights_only",
+        action="store_false",
+        help="score biases and normalization parameters too (unstructured)",
+    )
+    prune.add_argument("--seed", type=int, default=0, help="for --method random")
+    prune.add_argument("--out", required=True, help="folder for the pruned run")
 
 
 def _given(parser: argparse.ArgumentParser, command: str, argv: list[str]) -> set[str]:
@@ -359,6 +419,12 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
         from nablab.train.command import summary_command
 
         return summary_command(_config(args))
+    if args.command == "prune":
+        from nablab.prune.command import PruneSettings, prune_command
+
+        names = {f for f in PruneSettings.__dataclass_fields__}
+        settings = PruneSettings(**{k: v for k, v in vars(args).items() if k in names})
+        return prune_command(args.run_dir, args.out, settings)
     if args.command == "lab":
         from nablab.lab import command as lab
 
