@@ -110,8 +110,7 @@ def read_config(run_dir: Path) -> TrainConfig:
     if not isinstance(stored, dict) or not set(stored) <= known:
         extra = sorted(set(stored) - known) if isinstance(stored, dict) else stored
         raise PruneError(f"{run_dir / METRICS}: unexpected config entries {extra}")
-    if isinstance(stored.get("hidden"), list):
-        stored["hidden"] = tuple(stored["hidden"])
+    stored = {k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()}  # sizes
     config = TrainConfig(**stored)
     try:
         check_config(config)
@@ -142,7 +141,7 @@ def load_run(run_dir: str | Path) -> LoadedRun:
         splits = load_data(config)
     except ConfigError as error:
         raise PruneError(f"{run_dir / METRICS}: {error}") from None
-    model = build_model(config, splits.n_features, splits.classes)
+    model = build_model(config, splits.input_shape, splits.classes)
     load_model_state(run_dir / CHECKPOINT, model)
     return LoadedRun(config, splits, model)
 
@@ -183,7 +182,7 @@ def run_pruning(run: LoadedRun, settings: PruneSettings) -> tuple[PruneHistory, 
             f"{settings.max_params} (Optimal Brain Surgeon inverts the dense {n_params}×"
             f"{n_params} Hessian); raise --max-params or use --method obd"
         )
-    scorer = build_model(replace(config, dtype="float64"), splits.n_features, splits.classes)
+    scorer = build_model(replace(config, dtype="float64"), splits.input_shape, splits.classes)
     train64, val64 = _as_float64(splits.train), _as_float64(splits.val)
     data = criterion_data(settings.method, train64, val64)
     named = {"train": splits.train, "val": splits.val}

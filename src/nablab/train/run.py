@@ -40,6 +40,11 @@ class Splits:
     val: Arrays
     test: Arrays | None
 
+    @property
+    def n_features(self) -> int:
+        """The numbers in one sample (the product of ``input_shape``)."""
+        return int(np.prod(self.input_shape))
+
 
 def load_data(config: TrainConfig) -> Splits:
     """Training, validation and (where the dataset has one) test arrays, standardized with the
