@@ -14,6 +14,15 @@ pytestmark = pytest.mark.skipif(
     reason="the compiled epoch needs numba (pip install 'nablab[fast]')",
 )
 
+
+@pytest.fixture(autouse=True)
+def _numba_kernels():
+    """The compiled epoch is numba's: these tests run it even where the suite forces the
+    NumPy references (NABLAB_KERNELS=numpy)."""
+    with backend.use_kernels("numba"):
+        yield
+
+
 ACTIVATIONS = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
