@@ -19,12 +19,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _widths(text: str) -> tuple[int, ...]:
+    """``"64,64"`` → (64, 64); ``""`` → () (no hidden layer: logistic regression)."""
     try:
         widths = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated sizes like 64,64, got {text!r}"
         ) from None
+    if not text.strip():
+        return ()
     if not widths or min(widths) < 1:
         raise argparse.ArgumentTypeError(f"hidden sizes must be positive integers, got {text!r}")
     return widths
@@ -48,7 +51,12 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
         ".csv with the label last, IDX images with --labels)",
     )
     parser.add_argument("--labels", help="the IDX labels file, when --data is IDX images")
-    parser.add_argument("--hidden", type=_widths, default=(64, 64), help="hidden sizes: 64,64")
+    parser.add_argument(
+        "--hidden",
+        type=_widths,
+        default=(64, 64),
+        help='hidden sizes: 64,64 ("" for none: softmax logistic regression)',
+    )
     parser.add_argument(
         "--activation",
         choices=hidden_activations(),
@@ -72,6 +80,7 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from nablab import __version__
+    from nablab.data.augment_spec import describe as augment_help
     from nablab.optim.registry import OPTIMIZERS, SCHEDULES, training_names
     from nablab.solve.schema_help import CHECK_HELP, FORMATS, schema_help
 
@@ -134,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--schedule", choices=SCHEDULES.names(), default="none", help=_listing(SCHEDULES)
     )
     train.add_argument("--patience", type=int, help="early stopping on the validation loss")
+    train.add_argument(
+        "--augment",
+        metavar="K=V,...",
+        help=f"augment training images, e.g. shift=1,rotation=10; {augment_help()}",
+    )
     train.add_argument("--out", help="run folder: history.csv, metrics.json, plots, checkpoint")
     train.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
     train.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")

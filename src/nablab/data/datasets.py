@@ -19,11 +19,24 @@ from nablab.registry import Registry
 
 @dataclass(frozen=True)
 class Dataset:
+    """Features ``x`` (one flattened sample per row), labels ``y``, an optional test split,
+    and ``image_shape``: the (H, W) or (C, H, W) each row reshapes to when the samples are
+    images (``None`` otherwise), which image augmentation needs."""
+
     name: str
     x: np.ndarray
     y: np.ndarray
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    image_shape: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        shape = self.image_shape
+        if shape is not None and int(np.prod(shape)) != self.x.shape[1]:
+            raise ValueError(
+                f"Dataset {self.name!r}: image_shape {shape} holds {int(np.prod(shape))} "
+                f"values, but each sample has {self.x.shape[1]} features"
+            )
 
     @property
     def n_features(self) -> int:
@@ -38,15 +51,18 @@ class Dataset:
         def cast(a):
             return None if a is None else a.astype(dtype, copy=False)
 
-        return Dataset(self.name, cast(self.x), self.y, cast(self.x_test), self.y_test)
+        return Dataset(
+            self.name, cast(self.x), self.y, cast(self.x_test), self.y_test, self.image_shape
+        )
 
 
 def _digits() -> Dataset:
-    """scikit-learn's bundled 8×8 digits: 1797 × 64 pixel intensities 0..16 scaled to [0, 1]."""
+    """scikit-learn's bundled 8×8 digits: 1797 × 64 pixel intensities 0..16 scaled to [0, 1]
+    (each row an 8×8 image, row by row)."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    return Dataset("digits", bunch.data / 16.0, bunch.target.astype(np.int64))
+    return Dataset("digits", bunch.data / 16.0, bunch.target.astype(np.int64), image_shape=(8, 8))
 
 
 @lru_cache(maxsize=1)

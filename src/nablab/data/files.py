@@ -59,8 +59,11 @@ def load_idx(images: str | Path, labels: str | Path, scale: float | None = 255.0
         raise DataFileError(f"{labels}: labels must be one-dimensional, got shape {y.shape}")
     if len(x) != len(y):
         raise DataFileError(f"{images} has {len(x)} samples but {labels} has {len(y)} labels")
+    shape = tuple(x.shape[1:]) if x.ndim in (3, 4) else None
     x = x.reshape(len(x), -1).astype(np.float64)
-    return Dataset(Path(images).name, x / scale if scale else x, y.astype(np.int64))
+    return Dataset(
+        Path(images).name, x / scale if scale else x, y.astype(np.int64), image_shape=shape
+    )
 
 
 def _labels(y: np.ndarray, source: str) -> np.ndarray:
@@ -93,6 +96,7 @@ def load_npz(path: str | Path, x_key: str = "x", y_key: str = "y") -> Dataset:
         y,
         None if x_test is None else x_test.reshape(len(x_test), -1).astype(float),
         None if y_test is None else _labels(y_test, str(path)),
+        tuple(x.shape[1:]) if x.ndim in (3, 4) else None,
     )
 
 

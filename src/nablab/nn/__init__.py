@@ -2,6 +2,7 @@
 
 from nablab.nn.activations import (
     ACTIVATIONS,
+    SELU,
     Identity,
     LeakyReLU,
     ReLU,
@@ -19,6 +20,7 @@ from nablab.nn.module import Module, Parameter, Sequential
 from nablab.nn.noise import NoisyLinear
 from nablab.nn.normalization import BatchNorm1d, LayerNorm, MeanOnlyBatchNorm1d
 from nablab.nn.penalties import L1Penalty, L2Penalty, Penalty, penalized_parameters
+from nablab.nn.perceptron import Perceptron, Step
 from nablab.nn.store import ParameterStore
 from nablab.nn.summary import Summary, summary
 from nablab.nn.transform import GaussianNoise, WeightTransform
@@ -26,6 +28,7 @@ from nablab.nn.transform import GaussianNoise, WeightTransform
 __all__ = [
     "ACTIVATIONS",
     "LOSSES",
+    "SELU",
     "BCELoss",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
@@ -46,11 +49,13 @@ __all__ = [
     "Parameter",
     "ParameterStore",
     "Penalty",
+    "Perceptron",
     "ReLU",
     "Sequential",
     "SiLU",
     "Sigmoid",
     "Softmax",
+    "Step",
     "Summary",
     "Swish",
     "Tanh",

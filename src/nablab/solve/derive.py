@@ -154,6 +154,11 @@ class _Writer:
             inner_s = z_s if module.beta == 1 else beta * z_s
             inner_n = z_n if module.beta == 1 else beta * z_n
             return z_s * Call("σ", (inner_s,)), z_n * Call("σ", (inner_n,))
+        if isinstance(module, nn.SELU):
+            scale, alpha = self.n(nn.activations.SELU_SCALE), self.n(nn.activations.SELU_ALPHA)
+            if values_in[row][j] > 0:
+                return Call("selu", (z_s,)), scale * z_n
+            return Call("selu", (z_s,)), scale * alpha * Paren(Call("exp", (z_n,)) - self.n(1))
         if isinstance(module, nn.Softmax):
             exps_s = [Call("exp", (x,)) for x in x_sym]
             exps_n = [Call("exp", (x,)) for x in x_num]
@@ -476,6 +481,8 @@ class _Writer:
             return Call("leaky_relu′", (z,))
         if isinstance(module, nn.Swish):
             return Call("swish′", (z,))
+        if isinstance(module, nn.SELU):
+            return Call("selu′", (z,))
         return self.n(1)
 
     def _batchnorm_backward(self, step: StepTrace, position: int, module) -> None:

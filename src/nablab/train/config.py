@@ -25,7 +25,11 @@ class ConfigError(ValueError):
 
 @dataclass
 class TrainConfig:
-    """A multilayer perceptron classifier trained with softmax cross-entropy."""
+    """A multilayer perceptron classifier trained with softmax cross-entropy.
+
+    ``hidden=()`` has no hidden layer: softmax (multinomial logistic) regression.
+    ``augment`` is an image augmentation as text (``"shift=1,rotation=10"``, see
+    :mod:`nablab.data.augment_spec`), for datasets whose samples are images."""
 
     data: str = "digits"
     labels: str | None = None
@@ -47,6 +51,7 @@ class TrainConfig:
     seed: int = 0
     dtype: str = "float32"
     diagnostics: bool = True
+    augment: str | None = None
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -95,6 +100,17 @@ def check_config(config: TrainConfig) -> None:
     """Raise :class:`ConfigError` for the first bad field (the data file is read later)."""
     if config.data not in LOADERS and not config.data:
         raise ConfigError(f"--data: give a built-in dataset ({', '.join(LOADERS)}) or a file")
+    if config.augment is not None:
+        from nablab.data.augment_spec import parse_augment
+
+        if not isinstance(config.augment, str):
+            raise ConfigError(
+                f"--augment must be text like shift=1,rotation=10, got {config.augment!r}"
+            )
+        try:
+            parse_augment(config.augment)
+        except ValueError as error:
+            raise ConfigError(f"--augment: {error}") from None
     if not isinstance(config.hidden, tuple) or any(
         isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in config.hidden
     ):

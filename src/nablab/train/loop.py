@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ from nablab.train.checkpoint import load_checkpoint, save_checkpoint
 from nablab.train.history import Finding, History
 
 Arrays = tuple[np.ndarray, np.ndarray]
+Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
 def _arrays(data: Arrays | Dataset, what: str) -> Arrays:
@@ -82,6 +83,7 @@ class Trainer:
         drop_last: bool,
         callbacks: list[Callback],
         grad_norm_every: int,
+        augment: Augment | None = None,
     ) -> None:
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.x, self.y, self.val = x, y, val
@@ -90,6 +92,9 @@ class Trainer:
         self.callbacks = callbacks
         self.grad_norm_every = grad_norm_every
         self.rng = np.random.default_rng(seed)
+        self.augment = augment
+        # a stream of its own, so augmenting leaves the batch order of the same seed unchanged
+        self.augment_rng = np.random.default_rng([seed, 1])
         self.history = History()
         self.epoch = 0
         self.global_step = 0
@@ -117,6 +122,7 @@ class Trainer:
                 "samples_seen": self.samples_seen,
                 "history": self.history.state(),
                 "rng": self.rng.bit_generator.state,
+                "augment_rng": self.augment_rng.bit_generator.state,
                 "callbacks": [c.state_dict() for c in self.callbacks],
             },
         )
@@ -127,6 +133,8 @@ class Trainer:
         self.global_step, self.samples_seen = meta["global_step"], meta["samples_seen"]
         self.history = History.from_state(meta["history"])
         self.rng.bit_generator.state = meta["rng"]
+        if "augment_rng" in meta:
+            self.augment_rng.bit_generator.state = meta["augment_rng"]
         for callback, state in zip(self.callbacks, meta["callbacks"], strict=False):
             callback.load_state_dict(state)
 
@@ -160,9 +168,12 @@ class Trainer:
         x, y, size = self.x, self.y, self.batch_size
         step_hooks = [c.on_step_end for c in self.callbacks if hasattr(c, "on_step_end")]
         step_loss, step_lr = self.history.step_loss, self.history.step_lr
+        augment, augment_rng = self.augment, self.augment_rng
         started = time.perf_counter()
         total, seen, correct = 0.0, 0, 0
         for xb, yb in batches(x, y, size, self.shuffle, self.rng, self.drop_last):
+            if augment is not None:
+                xb = augment(xb, augment_rng)
             out = model.forward(xb)
             value = loss.forward(out, yb)
             if not math.isfinite(value):
@@ -217,6 +228,7 @@ def fit(
     grad_norm_every: int = 10,
     checkpoint: str | None = None,
     resume: str | None = None,
+    augment: Augment | None = None,
 ) -> History:
     """Train ``model`` on ``train`` for ``epochs`` epochs of mini-batches and return the
     :class:`History`.
@@ -225,7 +237,14 @@ def fit(
     states and history after every epoch (atomically); ``resume`` continues such a run, giving
     bit-identical parameters to an uninterrupted one. A non-finite loss stops training at once
     and records a ``divergence`` finding.
+
+    ``augment(x_batch, rng)`` transforms every training batch before the forward pass (never
+    the validation data), with a generator of its own drawn from ``seed``: for images stored as
+    rows use :class:`nablab.data.OnFlatImages` (``OnFlatImages(RandomAffine(shift=1),
+    (8, 8))``).
     """
+    if augment is not None and not callable(augment):
+        raise TypeError(f"fit: augment must be a function of (x_batch, rng), got {type(augment)}")
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"fit: epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
     x, y = _arrays(train, "train")
@@ -247,6 +266,7 @@ def fit(
         drop_last,
         callbacks,
         grad_norm_every,
+        augment,
     )
     if resume is not None:
         trainer.restore(resume)

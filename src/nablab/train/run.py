@@ -27,7 +27,8 @@ Arrays = tuple[np.ndarray, np.ndarray]
 
 @dataclass
 class Splits:
-    """A dataset's name and its standardized training, validation and test arrays."""
+    """A dataset's name and its standardized training, validation and test arrays, the shape
+    of its images (``None`` when its samples are not images) and the fitted standardizer."""
 
     name: str
     n_features: int
@@ -35,6 +36,8 @@ class Splits:
     train: Arrays
     val: Arrays
     test: Arrays | None
+    image_shape: tuple[int, ...] | None = None
+    scaler: data.Standardizer | None = None
 
 
 def load_data(config: TrainConfig) -> Splits:
@@ -52,14 +55,38 @@ def load_data(config: TrainConfig) -> Splits:
         dataset.x, dataset.y, config.val_fraction, config.seed
     )
     x_test, y_test = dataset.x_test, dataset.y_test
+    scaler = None
     if config.standardize:
         scaler = data.Standardizer().fit(x_train)
         x_train, x_val = scaler.transform(x_train), scaler.transform(x_val)
         x_test = None if x_test is None else scaler.transform(x_test)
     test = None if x_test is None else (x_test, y_test)
     return Splits(
-        dataset.name, dataset.n_features, dataset.classes, (x_train, y_train), (x_val, y_val), test
+        dataset.name,
+        dataset.n_features,
+        dataset.classes,
+        (x_train, y_train),
+        (x_val, y_val),
+        test,
+        dataset.image_shape,
+        scaler,
     )
+
+
+def build_augmentation(config: TrainConfig, splits: Splits) -> data.OnFlatImages | None:
+    """The configured image augmentation on the training rows (undoing the standardization
+    around it), or ``None``; a dataset whose samples are not images is a ``ConfigError``."""
+    if config.augment is None:
+        return None
+    from nablab.data.augment_spec import make_augmentation, parse_augment
+
+    if splits.image_shape is None:
+        raise ConfigError(
+            f"--augment: the samples of {splits.name!r} are not images (no image shape); "
+            "augmentation needs image data such as digits or IDX images"
+        )
+    transforms = make_augmentation(parse_augment(config.augment))
+    return data.OnFlatImages(transforms, splits.image_shape, splits.scaler)
 
 
 def build_model(config: TrainConfig, n_features: int, n_classes: int) -> nn.Sequential:
@@ -155,6 +182,7 @@ def run_training(
     given, is the config's data already loaded by :func:`load_data`."""
     check_config(config)
     splits = load_data(config) if splits is None else splits
+    augment = build_augmentation(config, splits)
     model = build_model(config, splits.n_features, splits.classes)
     optimizer = build_optimizer(config, model)
     loss = nn.CrossEntropyLoss()
@@ -171,6 +199,7 @@ def run_training(
         progress=progress,
         checkpoint=checkpoint,
         resume=resume,
+        augment=augment,
     )
     last = history.last
     metrics: dict[str, Any] = {
