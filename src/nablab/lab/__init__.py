@@ -8,7 +8,10 @@
 numbers and an HTML report; ``nablab lab run --all`` writes one offline lab notebook.
 """
 
-from nablab.lab import optimization  # noqa: F401  (registers the experiments)
+from nablab.lab import (  # noqa: F401  (each topic registers its experiments, in this order)
+    optimization,
+    normalization,
+)
 from nablab.lab.experiment import (
     EXPERIMENTS,
     TOPICS,
