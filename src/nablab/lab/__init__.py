@@ -8,9 +8,9 @@
 numbers and an HTML report; ``nablab lab run --all`` writes one offline lab notebook.
 """
 
-from nablab.lab import (  # noqa: F401  (each topic registers its experiments, in this order)
-    optimization,
+from nablab.lab import (  # noqa: F401  (each topic registers its experiments)
     normalization,
+    optimization,
 )
 from nablab.lab.experiment import (
     EXPERIMENTS,
@@ -19,7 +19,10 @@ from nablab.lab.experiment import (
     Experiment,
     ExperimentError,
     Result,
+    arrange_topics,
     run,
 )
+
+arrange_topics("optimization", "normalization")
 
 __all__ = ["EXPERIMENTS", "TOPICS", "Check", "Experiment", "ExperimentError", "Result", "run"]

@@ -163,6 +163,17 @@ def topic(name: str, title: str, order: tuple[str, ...] = ()) -> None:
     _ORDER[name] = order
 
 
+def arrange_topics(*names: str) -> None:
+    """List the topics in this order (listings and the notebook); others keep theirs, after."""
+    unknown = [name for name in names if name not in TOPICS]
+    if unknown:
+        raise ValueError(f"arrange_topics: undeclared topics {unknown}")
+    arranged = {name: TOPICS[name] for name in names}
+    arranged.update({k: v for k, v in TOPICS.items() if k not in arranged})
+    TOPICS.clear()
+    TOPICS.update(arranged)
+
+
 def ordered() -> list[Experiment]:
     """Every experiment, topic by topic, in each topic's declared order."""
     out = []

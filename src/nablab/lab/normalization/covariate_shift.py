@@ -102,8 +102,8 @@ def covariate_shift(params):
         recorder.remove()
         records[kind] = recorder
         drift[kind] = [
-            _drift(np.array(recorder.means[l]), np.array(recorder.stds[l]), params["window"])
-            for l in sorted(recorder.means)
+            _drift(np.array(recorder.means[i]), np.array(recorder.stds[i]), params["window"])
+            for i in sorted(recorder.means)
         ]
     layers = range(1, params["depth"] + 1)
     shift = {k: [d[0] for d in v] for k, v in drift.items()}
