@@ -11,6 +11,7 @@ numbers and an HTML report; ``nablab lab run --all`` writes one offline lab note
 from nablab.lab import (  # noqa: F401  (each topic registers its experiments)
     normalization,
     optimization,
+    regularization,
 )
 from nablab.lab.experiment import (
     EXPERIMENTS,
@@ -23,6 +24,6 @@ from nablab.lab.experiment import (
     run,
 )
 
-arrange_topics("optimization", "normalization")
+arrange_topics("optimization", "normalization", "regularization")
 
 __all__ = ["EXPERIMENTS", "TOPICS", "Check", "Experiment", "ExperimentError", "Result", "run"]

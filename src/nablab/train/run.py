@@ -42,7 +42,9 @@ class Splits:
 
 def load_data(config: TrainConfig) -> Splits:
     """Training, validation and (where the dataset has one) test arrays, standardized with the
-    statistics of the training part only."""
+    statistics of the training part only: per feature, or, when the run augments its images,
+    by one mean and standard deviation over all pixels (a shift moves ink into pixels that are
+    almost always blank, whose own standard deviation is near zero)."""
     dtype = np.dtype(config.dtype)
     try:
         if config.data in data.LOADERS:
@@ -57,7 +59,8 @@ def load_data(config: TrainConfig) -> Splits:
     x_test, y_test = dataset.x_test, dataset.y_test
     scaler = None
     if config.standardize:
-        scaler = data.Standardizer().fit(x_train)
+        # augmented images move ink between pixels: standardize by one mean and std then
+        scaler = data.Standardizer(per_feature=config.augment is None).fit(x_train)
         x_train, x_val = scaler.transform(x_train), scaler.transform(x_val)
         x_test = None if x_test is None else scaler.transform(x_test)
     test = None if x_test is None else (x_test, y_test)
