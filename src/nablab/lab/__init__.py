@@ -9,6 +9,7 @@ numbers and an HTML report; ``nablab lab run --all`` writes one offline lab note
 """
 
 from nablab.lab import (  # noqa: F401  (each topic registers its experiments)
+    initialization,
     normalization,
     optimization,
     regularization,
@@ -24,6 +25,6 @@ from nablab.lab.experiment import (
     run,
 )
 
-arrange_topics("optimization", "normalization", "regularization")
+arrange_topics("optimization", "normalization", "regularization", "initialization")
 
 __all__ = ["EXPERIMENTS", "TOPICS", "Check", "Experiment", "ExperimentError", "Result", "run"]
