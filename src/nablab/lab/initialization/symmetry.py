@@ -114,7 +114,7 @@ def zero_init_symmetry(params):
             "validation_accuracy": accuracy(model, x_val, y_val),
             "largest_unit_difference": [_spread(layer) for layer in hidden],
             "closest_units": [_closest(layer) for layer in hidden],
-            "classes_predicted": int(len(np.unique(predictions))),
+            "classes_predicted": len(np.unique(predictions)),
             "findings": [f.kind for f in history.findings],
         }
         models[label] = model

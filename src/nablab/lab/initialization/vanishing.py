@@ -20,9 +20,9 @@ def _gradient_norms(activation, init, x, y, params):
     widths = (x.shape[1], *[params["width"]] * params["depth"], int(y.max()) + 1)
     loss = nn.CrossEntropyLoss()
     norms, slopes = [], []
+    outputs: list[tuple[nn.Module, np.ndarray]] = []
     for seed in range(params["seeds"]):
         model = mlp(widths, seed, activation=activation, init=init, output_init=None)
-        outputs: list[tuple[nn.Module, np.ndarray]] = []
         handles = [
             m.register_forward_hook(lambda m, i, o: outputs.append((m, o)))
             for m in model
