@@ -10,6 +10,7 @@ numbers and an HTML report; ``nablab lab run --all`` writes one offline lab note
 
 from nablab.lab import (  # noqa: F401  (each topic registers its experiments)
     initialization,
+    losses,
     normalization,
     optimization,
     regularization,
@@ -25,6 +26,6 @@ from nablab.lab.experiment import (
     run,
 )
 
-arrange_topics("optimization", "normalization", "regularization", "initialization")
+arrange_topics("optimization", "normalization", "regularization", "initialization", "losses")
 
 __all__ = ["EXPERIMENTS", "TOPICS", "Check", "Experiment", "ExperimentError", "Result", "run"]
