@@ -7,8 +7,12 @@ import numpy as np
 
 from nablab import data as datasets
 from nablab import nn, optim
-from nablab.analysis import array_hessian, logistic_regression_hessian, model_hessian
-from nablab.analysis import softmax_hessian
+from nablab.analysis import (
+    array_hessian,
+    logistic_regression_hessian,
+    model_hessian,
+    softmax_hessian,
+)
 from nablab.lab.experiment import Check, experiment
 from nablab.registry import Option
 from nablab.train import fit
