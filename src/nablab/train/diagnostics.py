@@ -19,9 +19,10 @@ Each detector reports once, with the evidence it saw and a suggestion:
 - ``converged``: the same tiny updates and flat loss, but because there is nothing left to
   descend: the gradient is near zero (under ``converged_gradient`` of its size at the start) or
   the epoch's steps cancel out (the weights wander at the loss's noise floor);
-- ``overfitting``: the validation loss has risen (by more than ``overfit_rise``) for
-  ``overfit_patience`` epochs since its best while the training loss kept falling; the finding
-  carries the epoch it started;
+- ``overfitting``: the validation loss of the last ``overfit_patience`` epochs is above its
+  best earlier mean by more than ``overfit_rise`` and by more than its own noise, while the
+  training loss fell by more than ``overfit_rise``; the finding carries the epoch it started
+  (see :func:`overfitting_onset`);
 - ``vanishing_gradients`` / ``exploding_gradients``: the weight-gradient norms of the first and
   last layers differ by orders of magnitude, or are huge;
 - ``dead_relu``: most units of a ReLU layer never activate during an epoch;
@@ -51,6 +52,30 @@ ROOT_CAUSES = (
 )
 BATCH_NORMS = (nn.BatchNorm1d, nn.MeanOnlyBatchNorm1d)
 NORMALIZATIONS = (*BATCH_NORMS, nn.LayerNorm)
+
+
+def overfitting_onset(train: list, val: list, window: int = 3, rise: float = 0.1):
+    """Where overfitting began, or ``None``: the mean validation loss of the last ``window``
+    epochs exceeds the best earlier ``window``-epoch mean by more than ``rise`` (relative) and
+    by more than three standard errors of that difference (from the epoch-to-epoch noise of the
+    validation loss since that best window), while the mean training loss fell by more than ``rise`` over the same
+    epochs. Returns (first epoch of the rise, start of the best window (0-based), its mean, the
+    last mean, the noise per epoch, the training means then and now)."""
+    n = len(val)
+    if n < 2 * window or any(v is None or not math.isfinite(v) for v in (*val, *train)):
+        return None
+    val_a, train_a = np.asarray(val, float), np.asarray(train, float)
+    means = np.convolve(val_a, np.ones(window) / window, mode="valid")
+    best = int(np.argmin(means[: n - 2 * window + 1]))
+    then, now = float(means[best]), float(means[-1])
+    noise = float(np.std(np.diff(val_a[best:]), ddof=1) / math.sqrt(2))  # after the descent
+    error = noise * math.sqrt(2 / window)
+    train_then = float(train_a[best : best + window].mean())
+    train_now = float(train_a[-window:].mean())
+    if now > (1 + rise) * then and now - then > 3 * error and train_now < (1 - rise) * train_then:
+        lowest = best + int(np.argmin(val_a[best : best + window]))
+        return lowest + 2, best, then, now, noise, train_then, train_now
+    return None
 
 
 class _ActivationMonitor:
@@ -391,29 +416,31 @@ class Diagnostics(Callback):
         if self._found(trainer, "overfitting"):
             return
         rows = trainer.history.epochs
-        val = [row.get("val_loss") for row in rows]
-        if len(rows) < 2 or any(v is None or not math.isfinite(v) for v in val):
+        onset = overfitting_onset(
+            [row.get("train_loss") for row in rows],
+            [row.get("val_loss") for row in rows],
+            self.overfit_patience,
+            self.overfit_rise,
+        )
+        if onset is None:
             return
-        best = int(np.argmin(val))
-        since = len(rows) - 1 - best
-        train_then, train_now = rows[best]["train_loss"], rows[-1]["train_loss"]
-        rising = all(v > (1 + self.overfit_rise) * val[best] for v in val[-self.overfit_patience :])
-        if since >= self.overfit_patience and rising and train_now < train_then:
-            start = best + 2  # epochs count from 1; it starts the epoch after the best one
-            self._report(
-                trainer,
-                Finding(
-                    "overfitting",
-                    start,
-                    f"overfitting since epoch {start}: the validation loss rises while the "
-                    "training loss falls",
-                    f"validation loss {val[best]:.4g} at epoch {best + 1} (its best), "
-                    f"{val[-1]:.4g} at epoch {len(rows)} (+{val[-1] / val[best] - 1:.0%}); "
-                    f"training loss {train_then:.4g} → {train_now:.4g}",
-                    f"stop near epoch {best + 1} (early stopping: --patience), regularize "
-                    "(dropout, weight decay), or get more data (augmentation)",
-                ),
-            )
+        start, best, then, now, noise, train_then, train_now = onset
+        k = self.overfit_patience
+        self._report(
+            trainer,
+            Finding(
+                "overfitting",
+                start,
+                f"overfitting since epoch {start}: the validation loss rises while the "
+                "training loss falls",
+                f"validation loss {then:.4g} over epochs {best + 1}–{best + k} (its best "
+                f"{k}-epoch mean), {now:.4g} over the last {k} (+{now / then - 1:.0%}; its "
+                f"epoch-to-epoch noise is ±{noise:.2g}); training loss {train_then:.4g} → "
+                f"{train_now:.4g}",
+                f"stop near epoch {start - 1} (early stopping: --patience), regularize "
+                "(dropout, weight decay), or get more data (augmentation)",
+            ),
+        )
 
     def _converged(self, trainer, epoch: int, relative: float, improvement: float) -> bool:
         """Report ``converged`` when tiny updates and a flat loss come from a gradient near zero

@@ -123,9 +123,10 @@ def perceptron_vs_logistic(params):
         Check(
             "on separable blobs the perceptron converges within Novikoff's (R/γ)² mistakes",
             blob_history[-1] == 0 and sum(blob_history) <= bound,
-            f"{sum(blob_history)} mistakes over {len(blob_history)} passes, the last without "
-            f"any; bound (R/γ)² = ({radius:.2f}/{gamma:.3f})² = {bound:.0f} (γ of the logistic "
-            "regression's separator, a lower bound on the best margin)",
+            f"{sum(blob_history)} mistake{'s' if sum(blob_history) != 1 else ''} over "
+            f"{len(blob_history)} passes, the last without any; bound (R/γ)² = "
+            f"({radius:.2f}/{gamma:.3f})² = {bound:.0f} (γ of the logistic regression's "
+            "separator, a lower bound on the best margin)",
         ),
         Check(
             "logistic regression separates the blobs too",
