@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -21,7 +23,7 @@ from helpers.oracle import assert_close, tt
 
 def _mlp(rng, widths=(3, 5, 4), activation="tanh"):
     layers = []
-    for a, b in zip(widths[:-1], widths[1:], strict=True):
+    for a, b in itertools.pairwise(widths):
         layers += [nn.Linear(a, b, rng=rng, dtype=np.float64), nn.activation(activation)]
     return nn.Sequential(*layers[:-1])
 

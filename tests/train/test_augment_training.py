@@ -38,8 +38,8 @@ def _train(augment, epochs=2, checkpoint=None, resume=None, seen=None):
 
 
 def test_an_identity_augmentation_changes_nothing_and_validation_is_never_augmented():
-    plain, plain_history = _train(None)
-    same, same_history = _train(lambda xb, rng: xb)
+    plain, _ = _train(None)
+    same, _ = _train(lambda xb, rng: xb)
     for a, b in zip(plain.parameters(), same.parameters(), strict=True):
         np.testing.assert_array_equal(a.data, b.data)  # the batch order is the seed's own
     seen: list[np.ndarray] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -142,7 +143,7 @@ def test_diagnostics_restore_the_modules():
 def _bn_mlp(widths, activation="relu", batch_norm_at=None):
     rng = np.random.default_rng(0)
     layers: list[nn.Module] = []
-    pairs = list(zip(widths[:-1], widths[1:], strict=True))
+    pairs = list(itertools.pairwise(widths))
     for index, (a, b) in enumerate(pairs):
         layers.append(nn.Linear(a, b, init="he_normal", rng=rng))
         if index < len(pairs) - 1:

@@ -58,9 +58,10 @@ def overfitting_onset(train: list, val: list, window: int = 3, rise: float = 0.1
     """Where overfitting began, or ``None``: the mean validation loss of the last ``window``
     epochs exceeds the best earlier ``window``-epoch mean by more than ``rise`` (relative) and
     by more than three standard errors of that difference (from the epoch-to-epoch noise of the
-    validation loss since that best window), while the mean training loss fell by more than ``rise`` over the same
-    epochs. Returns (first epoch of the rise, start of the best window (0-based), its mean, the
-    last mean, the noise per epoch, the training means then and now)."""
+    validation loss since that best window), while the mean training loss fell by more than
+    ``rise`` over the same epochs. Returns (first epoch of the rise, start of the best window
+    (0-based), its mean, the last mean, the noise per epoch, the training means then and
+    now)."""
     n = len(val)
     if n < 2 * window or any(v is None or not math.isfinite(v) for v in (*val, *train)):
         return None
