@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean mutation
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[fast,test]"
+	$(BIN)/python -m pip install --quiet -e ".[fast,test,ray]"
 	touch $@ $(VENV)/.installed-run
 
 demo: $(VENV)/.installed-run
@@ -27,9 +27,17 @@ test: lint
 	$(BIN)/python -m pytest
 	NABLAB_KERNELS=numpy $(BIN)/python -m pytest tests/nn tests/optim tests/train
 
+# Mutation testing (not part of `make test`; long): mutants of src/nablab/solve/ and the NumPy
+# optimizer rules, each run against tests/solve and tests/optim with the NumPy kernels.
+mutation: $(VENV)/.installed-test
+	$(BIN)/python -m pip install --quiet -e ".[fast,test,mutation]"
+	rm -rf mutants
+	NABLAB_KERNELS=numpy $(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results --all true | tail -n 40
+
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache .hypothesis mutants

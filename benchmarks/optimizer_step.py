@@ -6,7 +6,7 @@ Shapes: 100 tensors x 1,000 elements and 10 tensors x 1,000,000 elements, float3
 Optimizers: SGD with momentum 0.9 and Adam. Torch runs its default for-loop implementation
 (foreach=False), the multi-tensor one (foreach=True) and the fused kernel (fused=True), with its
 default thread count. Each library times in a worker process of its own (see ``_workers.py``);
-rounds alternate between them and the best round counts. The ratio column is
+rounds alternate between them and the median round counts. The ratio column is
 torch time / nablab time (above 1: nablab is faster).
 """
 
@@ -68,14 +68,14 @@ def main() -> None:
 
     print(
         f"optimizer step, float32; torch {torch.__version__} ({torch.get_num_threads()} "
-        f"threads), NumPy {np.__version__}; best of {args.rounds} alternating rounds"
+        f"threads), NumPy {np.__version__}; median of {args.rounds} alternating rounds"
     )
     print(f"{'shape':<11} {'optimizer':<9} {'contender':<14} {'µs/step':>10} {'torch/nablab':>13}")
     for shape_name, (n_tensors, size) in SHAPES.items():
         repeats = 200 if size < 10_000 else 10
         for kind in ("sgd", "adam"):
             shape = (kind, n_tensors, size)
-            best = compare(
+            timings, failed = compare(
                 {
                     "nablab": [("nablab", nablab_step, shape)],
                     "torch": [
@@ -87,9 +87,13 @@ def main() -> None:
                 args.rounds,
             )
             label = "SGD-mom" if kind == "sgd" else "Adam"
-            for name, seconds in best.items():
-                ratio = "" if name == "nablab" else f"{seconds / best['nablab']:13.2f}"
+            ours = timings["nablab"].median
+            for name, timing in timings.items():
+                seconds = timing.median
+                ratio = "" if name == "nablab" else f"{seconds / ours:13.2f}"
                 print(f"{shape_name:<11} {label:<9} {name:<14} {seconds * 1e6:10.1f} {ratio}")
+            for name, why in failed.items():
+                print(f"{shape_name:<11} {label:<9} {name:<14} not run: {why}")
 
 
 if __name__ == "__main__":

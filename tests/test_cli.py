@@ -79,3 +79,20 @@ def test_start_up_imports_nothing_heavy(code, heavy):
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_an_unexpected_exception_is_reported_as_a_bug(monkeypatch, capsys):
+    import nablab.train.command as command
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something nablab did not expect")
+
+    monkeypatch.setattr(command, "summary_command", broken)
+    monkeypatch.delenv("NABLAB_RAISE")
+    assert main(["summary", "--data", "moons"]) == 70
+    err = capsys.readouterr().err
+    assert "internal error: RuntimeError: something nablab did not expect" in err
+    assert "This is a bug in nablab" in err
+    monkeypatch.setenv("NABLAB_RAISE", "1")
+    with pytest.raises(RuntimeError):
+        main(["summary", "--data", "moons"])

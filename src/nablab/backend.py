@@ -18,12 +18,14 @@ import importlib.util
 import os
 from collections.abc import Iterator
 
+from nablab.errors import NablabError
+
 KERNELS_ENV = "NABLAB_KERNELS"
 THREADS_ENV = "NABLAB_THREADS"
 KERNEL_CHOICES = ("auto", "numba", "numpy")
 
 
-class BackendError(ValueError):
+class BackendError(NablabError):
     """An unknown kernel choice, or numba asked for where it is not installed."""
 
 

@@ -8,11 +8,17 @@ imports only those light modules; each command imports what it needs when it run
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
 class _Parser(argparse.ArgumentParser):
-    """Bad flags get one line (what is wrong) and exit code 2, not the whole usage."""
+    """Bad flags get one line (what is wrong) and exit code 2, not the whole usage; flags are
+    never abbreviated (``--l`` is not ``--lr``)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -31,6 +37,16 @@ def _widths(text: str) -> tuple[int, ...]:
     if not widths or min(widths) < 1:
         raise argparse.ArgumentTypeError(f"hidden sizes must be positive integers, got {text!r}")
     return widths
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def _listing(registry, names=None) -> str:
@@ -84,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     from nablab.optim.registry import OPTIMIZERS, SCHEDULES, training_names
     from nablab.solve.schema_help import CHECK_HELP, FORMATS, schema_help
 
-    parser = _Parser(prog="nablab", description="A lab for how neural networks learn.")
+    parser = _Parser(
+        prog="nablab", description="A lab for how neural networks learn.", allow_abbrev=False
+    )
     parser.add_argument("--version", action="version", version=f"nablab {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("demo", help="run the built-in demonstration")
@@ -96,14 +114,27 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     solve.add_argument("exercise", help="the exercise file (YAML)")
-    solve.add_argument("--format", choices=FORMATS, default="text")
+    solve.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="default: from --out's extension (.html, .md, .json, .txt), else text",
+    )
     solve.add_argument("--out", help="write to this file (atomically) instead of the terminal")
     solve.add_argument(
         "--explain",
         nargs="+",
         default=[],
         metavar="NAME",
-        help="expand these parameters' gradients by the chain rule",
+        help="expand these gradients (parameters or forward values) by the chain rule",
+    )
+    solve.add_argument(
+        "--verify",
+        action="store_true",
+        help="check every printed equation, both sides, against the engine",
+    )
+    solve.add_argument(
+        "--names", action="store_true", help="list every name of the exercise, then stop"
     )
 
     check = commands.add_parser(
@@ -179,7 +210,121 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for figure.png/svg, result.json, report.html "
         "(with --all: notebook.html and a folder per experiment)",
     )
+    _sweep_commands(commands)
+    _prune_parser(commands)
     return parser
+
+
+def _prune_parser(commands) -> None:
+    from nablab.analysis.curvature import CURVATURES
+    from nablab.prune.core import SCOPES
+    from nablab.prune.criteria import CRITERIA, DEFAULT_DAMPING, DEFAULT_MAX_PARAMS
+    from nablab.prune.schedule import SCHEDULES
+
+    prune = commands.add_parser(
+        "prune", help="prune a trained run (magnitude, sensitivity, OBD, OBS), retrain, write"
+    )
+    prune.add_argument("run_dir", metavar="RUN_DIR", help="a run folder from `nablab train --out`")
+    prune.add_argument(
+        "--method", choices=CRITERIA.names(), default="magnitude", help=_listing(CRITERIA)
+    )
+    prune.add_argument(
+        "--amount", type=float, default=0.5, help="fraction of weights (units) to prune, in [0, 1)"
+    )
+    prune.add_argument(
+        "--structured", action="store_true", help="remove whole hidden units (weights and bias)"
+    )
+    prune.add_argument(
+        "--scope", choices=SCOPES, default="global", help="rank across all layers or per layer"
+    )
+    prune.add_argument("--steps", type=int, default=1, help="prune in this many steps")
+    prune.add_argument(
+        "--schedule", choices=SCHEDULES.names(), default="linear", help=_listing(SCHEDULES)
+    )
+    prune.add_argument(
+        "--retrain-epochs", type=int, default=0, help="epochs of retraining after each step"
+    )
+    prune.add_argument(
+        "--curvature",
+        choices=CURVATURES.names(),
+        default="lecun",
+        help="obd's diagonal: "
+        + _listing(CURVATURES)
+        + ". obs inverts the Hessian with exact, the Gauss–Newton matrix otherwise",
+    )
+    prune.add_argument(
+        "--max-params",
+        type=int,
+        default=DEFAULT_MAX_PARAMS,
+        help=f"obs refuses models with more parameters (default {DEFAULT_MAX_PARAMS})",
+    )
+    prune.add_argument(
+        "--damping",
+        type=float,
+        default=DEFAULT_DAMPING,
+        help=f"obs: λ/mean(diag H) added to H's diagonal (default {DEFAULT_DAMPING:g})",
+    )
+    prune.add_argument(
+        "--prune-biases",
+        dest="weights_only",
+        action="store_false",
+        help="score biases and normalization parameters too (unstructured)",
+    )
+    prune.add_argument("--seed", type=int, default=0, help="for --method random")
+    prune.add_argument("--out", required=True, help="folder for the pruned run")
+
+
+def _given(parser: argparse.ArgumentParser, command: str, argv: list[str]) -> set[str]:
+    """The destinations of the flags written on the command line (not left at defaults)."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    tokens = {token.split("=", 1)[0] for token in argv if token.startswith("-")}
+    return {
+        action.dest
+        for action in sub.choices[command]._actions
+        if tokens & set(action.option_strings)
+    }
+
+
+def _sweep_commands(commands) -> None:
+    from nablab.sweep.backends import BACKENDS
+    from nablab.sweep.help import sweep_help
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="run every trial of a sweep file (nablab sweep show DIR: its table)",
+        epilog=sweep_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sweep.add_argument("file", help="the sweep file (YAML)")
+    sweep.add_argument("--out", required=True, help="the sweep folder: sweep.db, figures")
+    sweep.add_argument(
+        "--backend", choices=BACKENDS.names(), help="default: the file's; " + _listing(BACKENDS)
+    )
+    sweep.add_argument("--address", help="the Ray cluster: HOST:PORT or auto")
+    sweep.add_argument(
+        "--workers", type=_positive, help="trials at once (local: default the machine's cores)"
+    )
+    sweep.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")
+
+    # `nablab sweep show DIR` is parsed by this parser (main rewrites the first two words).
+    show = commands.add_parser("sweep-show", prog="nablab sweep show")
+    show.add_argument("folder", help="a sweep folder (nablab sweep --out)")
+    show.add_argument(
+        "--csv",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="write the table as CSV to FILE (no FILE: to the terminal)",
+    )
+    show.add_argument("--trials", action="store_true", help="one row per trial, not per point")
+
+    compare = commands.add_parser(
+        "compare", help="overlay the histories of run folders: one figure, one table"
+    )
+    compare.add_argument("runs", nargs="+", metavar="RUN_DIR", help="folders of nablab train --out")
+    compare.add_argument(
+        "--out", default="compare.png", help="the figure (.png or .svg; default compare.png)"
+    )
 
 
 def _config(args: argparse.Namespace):
@@ -189,12 +334,43 @@ def _config(args: argparse.Namespace):
     return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
 
 
+RAISE_ENV = "NABLAB_RAISE"  # set: an unexpected exception propagates (the test suite sets it)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Bad input ends in one line on stderr and exit code 2; an unexpected
+    exception is reported as a bug (exit code 70)."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["sweep", "show"]:
+        argv = ["sweep-show", *argv[2:]]
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    from nablab.errors import NablabError
+
+    try:
+        return _dispatch(parser, args, argv)
+    except NablabError as error:
+        print(f"nablab {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"nablab {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if os.environ.get(RAISE_ENV):
+            raise
+        print(
+            f"nablab {args.command}: internal error: {type(error).__name__}: {error}\n"
+            "This is a bug in nablab, not in your input: please report it with the command "
+            "you ran.",
+            file=sys.stderr,
+        )
+        return 70
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> int:
     if args.command == "demo":
         from nablab.demo import run
 
@@ -202,15 +378,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "solve":
         from nablab.solve.commands import solve_command
 
-        return solve_command(args.exercise, args.format, args.out, args.explain)
+        return solve_command(
+            args.exercise, args.format, args.out, args.explain, verify=args.verify, names=args.names
+        )
     if args.command == "train":
         from nablab.train.command import train_command
 
-        return train_command(_config(args), args.out, args.resume, args.progress)
+        given = _given(parser, "train", argv)
+        return train_command(_config(args), args.out, args.resume, args.progress, given)
     if args.command == "summary":
         from nablab.train.command import summary_command
 
         return summary_command(_config(args))
+    if args.command == "prune":
+        from nablab.prune.command import PruneSettings, prune_command
+
+        names = {f for f in PruneSettings.__dataclass_fields__}
+        settings = PruneSettings(**{k: v for k, v in vars(args).items() if k in names})
+        return prune_command(args.run_dir, args.out, settings)
     if args.command == "lab":
         from nablab.lab import command as lab
 
@@ -223,6 +408,20 @@ def main(argv: list[str] | None = None) -> int:
         from nablab.solve.commands import check_command
 
         return check_command(args.exercise, args.answers, args.format, args.rtol)
+    if args.command == "sweep":
+        from nablab.sweep.command import sweep_command
+
+        return sweep_command(
+            args.file, args.out, args.backend, args.address, args.workers, args.progress
+        )
+    if args.command == "sweep-show":
+        from nablab.sweep.command import show_command
+
+        return show_command(args.folder, args.csv, args.trials)
+    if args.command == "compare":
+        from nablab.sweep.command import compare_command
+
+        return compare_command(args.runs, args.out)
     return 2  # unreachable: argparse rejects unknown commands
 
 

@@ -117,3 +117,19 @@ def test_the_notebook_renders_its_figures_in_headless_chromium(tmp_path):
     packed = pixels[::10].astype(np.int64) @ np.array([65536, 256, 1])
     rich_rows = sum(len(np.unique(row)) > 12 for row in packed)
     assert rich_rows > 60, rich_rows
+
+
+def test_lab_run_all_writes_a_notebook_and_a_folder_per_experiment(tmp_path, monkeypatch, capsys):
+    from nablab.lab import command
+
+    chosen = [lab.EXPERIMENTS["adam-bias-correction"], lab.EXPERIMENTS["newton"]]
+    monkeypatch.setattr(command, "ordered", lambda: chosen)
+    assert main(["lab", "run", "--all", "--quick", "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "adam-bias-correction",
+        "newton",
+        "notebook.html",
+    ]
+    page = (tmp_path / "notebook.html").read_text()
+    assert page.count('<h2 id="') == 2 and "2 experiments; the claim held in 2." in page
+    assert main(["lab", "run", "--all", "--set", "steps=3"]) == 2

@@ -26,7 +26,7 @@ CASES = {
     ),
     "adam": (
         4,
-        [0.01 / 0.1, 0.001, 0.001**0.5, 0.01, 0.999, 0.1, 0.999, 0.001, 1e-8],
+        [0.01 / 0.1, 0.001, 0.001**0.5, 0.01, 0.999, 0.1, 0.999, 0.001, 1e-8, 1e-30],
         [(i, a) for i in (False, True) for a in (False, True)],
     ),
 }
@@ -156,3 +156,23 @@ def test_thread_settings_reach_the_blas_library():
         [sys.executable, "-c", "import nablab"], capture_output=True, text=True, env=env
     )
     assert "NABLAB_THREADS must be a positive integer, got 'many'" in done.stderr
+
+
+@pytest.mark.parametrize("choice", ["numpy", "numba"])
+def test_adam_flushes_denormal_moments_to_zero_but_keeps_nan(choice):
+    if choice == "numba" and not backend.numba_available():
+        pytest.skip("numba is not installed")
+    with backend.use_kernels(choice):
+        p = nn.Parameter(np.ones(3, np.float32))
+        opt = optim.Adam([p], lr=1e-3)
+        p.grad[...] = [1.0, 1.0, 1.0]
+        opt.step()
+        p.grad[...] = 0.0
+        for _ in range(900):  # m decays as 0.9ᵗ: below float32's smallest normal by then
+            opt.step()
+        state = opt.state[p]
+        assert np.all(state["m"] == 0) and not np.any(np.isnan(state["m"]))
+        assert np.all(np.abs(state["v"]) >= np.finfo(np.float32).tiny)  # v decays slower
+        p.grad[...] = [np.nan, 0.0, 0.0]
+        opt.step()
+        assert np.isnan(opt.state[p]["m"][0])  # a diverged run is not hidden

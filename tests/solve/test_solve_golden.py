@@ -6,9 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from nablab.solve import load_exercise, run, solution_document
-from nablab.solve.derive import Equation
-from nablab.solve.expr import evaluate
+from nablab.solve import load_exercise, run
 
 from helpers.oracle import assert_close
 from helpers.solve_helpers import EXAMPLES, example
@@ -108,30 +106,6 @@ def test_examples_match_pytorch(name, steps, make_optimizer):
         assert trace.final_params[scalar.name] == pytest.approx(
             float(expected), rel=1e-10, abs=1e-12
         ), scalar.name
-
-
-@pytest.mark.parametrize("name", sorted(p.stem for p in EXAMPLES.glob("*.yaml")))
-def test_every_substituted_formula_evaluates_to_its_result(name):
-    """Each equation's numbers (the part before the result) evaluate to the result shown."""
-    trace = run(load_exercise(EXAMPLES / f"{name}.yaml"))
-    document = solution_document(trace)
-    checked = 0
-    for item in document.items:
-        if not isinstance(item, Equation) or len(item.parts) < 3:
-            continue
-        try:
-            value = evaluate(item.parts[-2])
-        except ValueError:
-            continue
-        shown = item.parts[-1].value
-        digits = trace.exercise.digits
-        # the substituted numbers are themselves rounded to `digits` significant digits
-        assert value == pytest.approx(shown, rel=10 ** (3 - digits), abs=10 ** (-digits)), (
-            name,
-            item.key,
-        )
-        checked += 1
-    assert checked >= 10
 
 
 def test_per_sample_batches_update_once_per_sample():

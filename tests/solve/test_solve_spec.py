@@ -22,7 +22,8 @@ def test_shape_errors_name_the_path_and_the_expected_shape():
     data["layers"][2].pop("names")
     data["targets"] = [[0.01, 0.99, 0.5]]
     assert _problems(data) == [
-        "layers[2].weights: expected 2 rows (the previous layer has 2 outputs), got 3",
+        "layers[2].weights: expected 2 rows (the previous layer has 2 outputs), got 3; it looks "
+        "transposed (3×2): nablab's layout is one row per input and one column per unit",
         "targets: expected 1×2 (one row per sample, one value per output), got 1×3",
     ]
 
@@ -61,11 +62,61 @@ def test_optimizer_options_are_checked_against_the_optimizer():
     ]
     data["optimizer"] = {"type": "sgd"}
     assert _problems(data) == ["optimizer.lr: required for sgd"]
-    data["optimizer"] = {"type": "sgd", "lr": -1}
-    with pytest.raises(ExerciseError, match=r"optimizer: SGD: lr must be in \[0, inf\)"):
+    data["optimizer"] = {"type": "sgd", "lr": -1, "momentum": 2, "convention": "textbook"}
+    assert _problems(data) == [
+        "optimizer.lr: lr must be in [0, inf), got -1",
+        "optimizer.momentum: momentum must be in [0, 1], got 2",
+        "optimizer.convention: convention must be one of 'pytorch', 'velocity', got 'textbook'",
+    ]
+    data["optimizer"] = {"type": "sgd", "lr": 0.1, "nesterov": True}
+    with pytest.raises(ExerciseError, match="Nesterov momentum requires momentum > 0"):
         from nablab.solve import run
 
         run(parse_exercise(data))
+
+
+def test_modelling_mistakes_are_errors_with_the_path():
+    data = example_data("softmax_adam")
+    data["layers"].append({"type": "softmax"})
+    assert _problems(data) == [
+        "layers[1]: a softmax layer before loss cross_entropy applies softmax twice "
+        "(cross_entropy takes logits and applies softmax itself); remove the layer, or set "
+        "loss.logits: true to apply it twice on purpose"
+    ]
+    data["loss"]["logits"] = True
+    parse_exercise(data)  # accepted on purpose
+    data = example_data("swish_bce_momentum")
+    data["loss"]["type"] = "bce_with_logits"
+    assert _problems(data)[0].startswith("layers[3]: a sigmoid layer before loss bce_with_logits")
+    data = example_data("swish_bce_momentum")
+    data["layers"].pop()  # the network now ends with a linear layer
+    assert _problems(data) == [
+        "layers[2]: loss bce needs probabilities in [0, 1], but the outputs of a linear layer "
+        "are unbounded; end with a sigmoid layer, or use loss bce_with_logits"
+    ]
+    data = example_data("rmsprop_centered")
+    data["targets"] = [[0.8, 0.3], [0.3, 0.7]]
+    assert _problems(data) == [
+        "targets[0]: cross_entropy probability targets must be ≥ 0 and sum to 1, got [0.8, 0.3]"
+    ]
+
+
+def test_pydantic_messages_are_in_the_projects_words():
+    data = example_data("mazur")
+    data["inputs"] = "many"
+    data["steps"] = 0
+    data["digits"] = "nine"
+    data["layers"][0]["update_bias"] = "maybe"
+    data["loss"]["reduction"] = "average"
+    data["targets"] = [[float("nan"), 0.99]]
+    problems = _problems(data)
+    assert "inputs: expected a list, got 'many'" in problems
+    assert "steps: must be ≥ 1, got 0" in problems
+    assert "digits: expected a whole number, got 'nine'" in problems
+    assert "layers[0].update_bias: expected true or false, got 'maybe'" in problems
+    assert "loss.reduction: expected 'mean', 'sum' or 'batch_mean', got 'average'" in problems
+    assert any(p.startswith("targets[0][0]: expected a finite number") for p in problems)
+    assert not any("Input should" in p for p in problems)
 
 
 @pytest.mark.parametrize(
@@ -116,7 +167,7 @@ def test_files_yaml_errors_and_cli_exit_code(tmp_path, capsys):
     broken.write_text("inputs: [[0.05, 0.10]\nlayers: []\n", encoding="utf-8")
     with pytest.raises(ExerciseError, match=r"line \d+, column \d+: invalid YAML"):
         load_exercise(broken)
-    with pytest.raises(ExerciseError, match="cannot read the file"):
+    with pytest.raises(ExerciseError, match="no such exercise file"):
         load_exercise(tmp_path / "missing.yaml")
     assert main(["solve", str(broken)]) == 2
     err = capsys.readouterr().err

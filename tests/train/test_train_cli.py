@@ -102,7 +102,7 @@ def test_train_on_a_users_file_with_a_test_split(tmp_path, capsys):
         (["--seed", "-1"], "--seed must be in [0, 4294967295], got -1"),
         (["--momentum", "1.5"], "--momentum must be in [0, 1), got 1.5"),
         (["--patience", "0"], "--patience must be in [1, inf), got 0"),
-        (["--data", "nowhere.npz"], "cannot read as .npz"),
+        (["--data", "nowhere.npz"], "nowhere.npz: no such .npz data file"),
     ],
 )
 def test_bad_flags_get_one_line_and_exit_2(flags, message, capsys):
@@ -125,3 +125,24 @@ def test_summary_counts_parameters(capsys):
     assert main(["summary", "--data", "digits", "--hidden", "20", "--batch-norm"]) == 0
     out = capsys.readouterr().out
     assert "total parameters: 1,550" in out  # 64·20+20 + 2·20 + 20·10+10
+
+
+def test_impossible_models_and_labels_are_refused_before_any_allocation(tmp_path, capsys):
+    assert main(["train", "--hidden", "100000,100000", "--epochs", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "the model has 10,007,600,010 parameters" in err and "GiB available" in err
+    rng = np.random.default_rng(0)
+    huge = tmp_path / "huge.npz"
+    labels = rng.integers(0, 2, 120)
+    labels[5] = 10**9
+    np.savez(huge, x=rng.normal(size=(120, 3)), y=labels)
+    assert main(["train", "--data", str(huge), "--epochs", "1", "--quiet"]) == 2
+    assert "the largest label is 1000000000 but there are only 120 samples" in (
+        capsys.readouterr().err
+    )
+    single = tmp_path / "single.npz"
+    np.savez(single, x=rng.normal(size=(50, 3)), y=np.zeros(50, int))
+    assert main(["train", "--data", str(single), "--epochs", "1", "--quiet"]) == 2
+    assert "every sample has label 0; a classifier needs at least two classes" in (
+        capsys.readouterr().err
+    )

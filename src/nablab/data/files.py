@@ -10,46 +10,62 @@ from pathlib import Path
 
 import numpy as np
 
-from nablab._io import read_npz
+from nablab._io import MAX_INPUT_BYTES, InputFileError, check_input_file, read_npz
 from nablab.data.datasets import Dataset
+from nablab.errors import NablabError
 
 # IDX type codes (the third byte of the magic number) and their big-endian dtypes.
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-class DataFileError(ValueError):
+class DataFileError(NablabError):
     """A data file that cannot be read as claimed."""
+
+
+def _open_idx(path: Path):
+    """The file, or a stream of its decompressed bytes for ``.gz`` (never inflated whole)."""
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
 def read_idx(path: str | Path) -> np.ndarray:
     """An IDX array: magic 0x0000 TT DD (type code, number of dimensions), DD big-endian
-    32-bit sizes, then the data. ``.gz`` files are decompressed."""
+    32-bit sizes, then the data. ``.gz`` files are decompressed as a stream: the header's
+    promised size is checked against the limit before the data is read, and not a byte more
+    than it promises is inflated."""
     path = Path(path)
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except OSError as error:
+        check_input_file(path, "IDX")
+        with _open_idx(path) as handle:
+            head = handle.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0:
+                raise DataFileError(f"{path}: not an IDX file (the magic number must start 0x0000)")
+            code, ndim = head[2], head[3]
+            if code not in _IDX_TYPES:
+                raise DataFileError(f"{path}: unknown IDX type code 0x{code:02X}")
+            sizes = handle.read(4 * ndim)
+            if len(sizes) < 4 * ndim:
+                raise DataFileError(f"{path}: truncated header")
+            shape = tuple(int.from_bytes(sizes[4 * i : 4 * i + 4], "big") for i in range(ndim))
+            dtype = np.dtype(_IDX_TYPES[code])
+            expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if expected > MAX_INPUT_BYTES:
+                raise DataFileError(
+                    f"{path}: the header promises shape {shape} ({expected:,} bytes), more "
+                    f"than the limit of {MAX_INPUT_BYTES:,} (NABLAB_MAX_INPUT_BYTES)"
+                )
+            raw = handle.read(expected)
+            extra = handle.read(1)
+    except InputFileError as error:
+        raise DataFileError(str(error)) from None
+    except (OSError, EOFError, gzip.BadGzipFile) as error:
         raise DataFileError(f"{path}: cannot read: {error}") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise DataFileError(f"{path}: not an IDX file (the magic number must start 0x0000)")
-    code, ndim = raw[2], raw[3]
-    if code not in _IDX_TYPES:
-        raise DataFileError(f"{path}: unknown IDX type code 0x{code:02X}")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataFileError(f"{path}: truncated header ({len(raw)} bytes)")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    dtype = np.dtype(_IDX_TYPES[code])
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(raw) - header != expected:
+    if len(raw) != expected or extra:
+        held = f"{len(raw)}" if not extra else "more"
         raise DataFileError(
-            f"{path}: the header promises shape {shape} ({expected} bytes of "
-            f"data), the file holds {len(raw) - header}"
+            f"{path}: the header promises shape {shape} ({expected} bytes of data), the file "
+            f"holds {held}"
         )
-    return (
-        np.frombuffer(raw, dtype=dtype, offset=header)
-        .reshape(shape)
-        .astype(dtype.newbyteorder("="))
-    )
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def load_idx(images: str | Path, labels: str | Path, scale: float | None = 255.0) -> Dataset:
@@ -62,11 +78,29 @@ def load_idx(images: str | Path, labels: str | Path, scale: float | None = 255.0
     shape = tuple(x.shape[1:]) if x.ndim in (3, 4) else None
     x = x.reshape(len(x), -1).astype(np.float64)
     return Dataset(
-        Path(images).name, x / scale if scale else x, y.astype(np.int64), image_shape=shape
+        Path(images).name, x / scale if scale else x, _labels(y, str(labels)), image_shape=shape
     )
 
 
+def _features(x: np.ndarray, source: str, name: str = "x") -> np.ndarray:
+    """Real, finite features as float64 (complex or non-finite values are errors)."""
+    if np.iscomplexobj(x):
+        raise DataFileError(f"{source}: {name} is complex; features must be real numbers")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise DataFileError(f"{source}: {name} must be numbers, got dtype {x.dtype}")
+    x = x.astype(np.float64)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise DataFileError(
+            f"{source}: {name}[{', '.join(map(str, where))}] is {x[where]}; features must be finite"
+        )
+    return x
+
+
 def _labels(y: np.ndarray, source: str) -> np.ndarray:
+    if np.iscomplexobj(y):
+        raise DataFileError(f"{source}: labels are complex; they must be class indices")
     if y.ndim != 1:
         raise DataFileError(f"{source}: labels must be one-dimensional, got shape {y.shape}")
     if not np.all(np.isfinite(y)) or not np.all(np.equal(np.mod(y, 1), 0)) or y.min() < 0:
@@ -78,11 +112,11 @@ def load_npz(path: str | Path, x_key: str = "x", y_key: str = "y") -> Dataset:
     """Features under ``x_key`` (N, d) and labels under ``y_key`` (N,); optional
     ``x_test``/``y_test``. Loaded with ``allow_pickle=False``."""
     path = Path(path)
-    arrays = read_npz(path, DataFileError, "as .npz")
+    arrays = read_npz(path, DataFileError, ".npz data")
     missing = [key for key in (x_key, y_key) if key not in arrays]
     if missing:
         raise DataFileError(f"{path}: missing array(s) {missing}; found {sorted(arrays)}")
-    x, y = arrays[x_key], _labels(arrays[y_key], str(path))
+    x, y = _features(arrays[x_key], str(path), x_key), _labels(arrays[y_key], str(path))
     if x.ndim < 2 or len(x) != len(y):
         raise DataFileError(
             f"{path}: {x_key} has shape {x.shape} but {y_key} has "
@@ -94,7 +128,9 @@ def load_npz(path: str | Path, x_key: str = "x", y_key: str = "y") -> Dataset:
         path.stem,
         x.reshape(len(x), -1).astype(np.float64),
         y,
-        None if x_test is None else x_test.reshape(len(x_test), -1).astype(float),
+        None
+        if x_test is None
+        else _features(x_test, str(path), f"{x_key}_test").reshape(len(x_test), -1),
         None if y_test is None else _labels(y_test, str(path)),
         tuple(x.shape[1:]) if x.ndim in (3, 4) else None,
     )
@@ -105,7 +141,11 @@ def load_csv(path: str | Path, label_column: int = -1, header: bool | None = Non
     not numeric is taken as a header."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").strip().splitlines()
+        check_input_file(path, "CSV")
+        # utf-8-sig: a byte-order mark (as spreadsheets write) is not part of the first row
+        lines = path.read_text(encoding="utf-8-sig").strip().splitlines()
+    except InputFileError as error:
+        raise DataFileError(str(error)) from None
     except (OSError, UnicodeDecodeError) as error:
         raise DataFileError(f"{path}: cannot read: {error}") from None
     if header is None:
@@ -125,7 +165,7 @@ def load_csv(path: str | Path, label_column: int = -1, header: bool | None = Non
             f"columns (features and a label), got shape {table.shape}"
         )
     y = _labels(table[:, label_column], str(path))
-    x = np.delete(table, label_column % table.shape[1], axis=1)
+    x = _features(np.delete(table, label_column % table.shape[1], axis=1), str(path))
     return Dataset(path.stem, x, y)
 
 

@@ -13,6 +13,7 @@ from nablab.lab import (  # noqa: F401  (each topic registers its experiments)
     losses,
     normalization,
     optimization,
+    pruning,
     regularization,
 )
 from nablab.lab.experiment import (

@@ -15,10 +15,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from nablab.errors import NablabError
 from nablab.registry import Option, Registry
 
 
-class ExperimentError(ValueError):
+class ExperimentError(NablabError):
     """A bad parameter for an experiment (name, value, limits), exit code 2 from the CLI."""
 
 

@@ -6,6 +6,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import replace
 
+import numpy as np
+
 from nablab.nn.module import Parameter
 from nablab.optim import kernels
 from nablab.optim.adaptive import eps_option
@@ -81,6 +83,7 @@ class Adam(Optimizer):
             beta2,
             1.0 - beta2,
             self.eps,
+            np.finfo(w.dtype).tiny,
         )
         kernels.rule("adam")(
             w,

@@ -156,16 +156,21 @@ def rmsprop(w, g, r, gbar, b, h, inside, centered, use_momentum):
 
 @kernel(per_element=4)
 def adam(w, g, m, v, vmax, h, inside, amsgrad):
-    """h = [lr/bc1, bc2, √bc2, λ, decay, 1 − β₁, β₂, 1 − β₂, ε]:  w ← w·decay;
-    m ← m + (1 − β₁)(g − m);  v ← β₂v + (1 − β₂)g²;  amsgrad: v ← max(v_max, v);
-    w ← w − (lr/bc1)·m / (√v / √bc2 + ε)  (inside: m / √(v / bc2 + ε))."""
+    """h = [lr/bc1, bc2, √bc2, λ, decay, 1 − β₁, β₂, 1 − β₂, ε, tiny]:  w ← w·decay;
+    m ← m + (1 − β₁)(g − m);  v ← β₂v + (1 − β₂)g² (each set to 0 below tiny, the smallest
+    normal number: moments of idle units would otherwise decay into slow denormals);
+    amsgrad: v ← max(v_max, v);  w ← w − (lr/bc1)·m / (√v / √bc2 + ε)
+    (inside: m / √(v / bc2 + ε))."""
     step_size, bc2, root_bc2, wd, decay = h[0], h[1], h[2], h[3], h[4]
-    one_minus_beta1, beta2, one_minus_beta2, eps = h[5], h[6], h[7], h[8]
+    one_minus_beta1, beta2, one_minus_beta2, eps, tiny = h[5], h[6], h[7], h[8], h[9]
+    zero = tiny - tiny
     for i in range(w.size):
         wi = w[i] * decay
         gi = g[i] + wd * wi
         mi = m[i] + one_minus_beta1 * (gi - m[i])
         vi = v[i] * beta2 + one_minus_beta2 * (gi * gi)
+        mi = zero if abs(mi) < tiny else mi
+        vi = zero if vi < tiny else vi
         m[i] = mi
         v[i] = vi
         if amsgrad:

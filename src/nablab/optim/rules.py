@@ -95,17 +95,21 @@ def rmsprop(w, g, r, gbar, b, h, inside, centered, use_momentum):
 
 
 def adam(w, g, m, v, vmax, h, inside, amsgrad):
-    """h = [lr/bc1, bc2, √bc2, λ, decay, 1 − β₁, β₂, 1 − β₂, ε]:  w ← w·decay;  ĝ = g + λw;
-    m ← m + (1 − β₁)(ĝ − m);  v ← β₂v + (1 − β₂)ĝ²;  amsgrad: v̂ = max(v_max, v) kept in
-    v_max, else v̂ = v;  w ← w − (lr/bc1)·m / (√v̂/√bc2 + ε)  (inside: m / √(v̂/bc2 + ε))."""
+    """h = [lr/bc1, bc2, √bc2, λ, decay, 1 − β₁, β₂, 1 − β₂, ε, tiny]:  w ← w·decay;
+    ĝ = g + λw;  m ← m + (1 − β₁)(ĝ − m);  v ← β₂v + (1 − β₂)ĝ², each set to 0 where it falls
+    below tiny (the smallest normal number: the moments of idle units would otherwise decay
+    into denormals, which are slow);  amsgrad: v̂ = max(v_max, v) kept in v_max, else v̂ = v;
+    w ← w − (lr/bc1)·m / (√v̂/√bc2 + ε)  (inside: m / √(v̂/bc2 + ε))."""
     step_size, bc2, root_bc2, wd, decay = h[0], h[1], h[2], h[3], h[4]
-    one_minus_beta1, beta2, one_minus_beta2, eps = h[5], h[6], h[7], h[8]
+    one_minus_beta1, beta2, one_minus_beta2, eps, tiny = h[5], h[6], h[7], h[8], h[9]
     w *= decay
     gi = wd * w
     gi += g
     m += one_minus_beta1 * (gi - m)
     v *= beta2
     v += one_minus_beta2 * (gi * gi)
+    m[np.abs(m) < tiny] = 0
+    v[v < tiny] = 0
     vi = v
     if amsgrad:
         np.maximum(vmax, v, out=vmax)

@@ -18,7 +18,7 @@ _WHERE = {
     "check": "checker",
     "load_answers": "checker",
     "parse_answers": "checker",
-    "Document": "derive",
+    "Document": "document",
     "solution_document": "derive",
     "FORMATS": "renderers",
     "render": "renderers",

@@ -1,39 +1,44 @@
 """Checking a student's numbers against the exact solution.
 
-An answer file maps quantity names to numbers:
+An answer file maps quantity names to numbers, in the naming scheme of
+:mod:`nablab.solve.names` (every name a solution prints can be typed back):
 
 - ``w5`` the parameter after the last step, ``w5@1`` after step 1 (``w5@0``: its start);
 - ``out_h1@1`` a forward value of step 1 (``out_h1`` alone means step 1);
-- ``loss@1`` the loss in step 1's forward pass, ``loss@final`` at the final parameters;
-- ``grad(w5)@1`` a gradient (of a parameter or of a forward value);
-- ``velocity(w5)@1``, ``m(w5)@1``, … optimizer state (``momentum(w5)`` means whichever of
-  velocity or momentum_buffer the exercise keeps).
+- ``loss@1`` (or ``E@1``) the loss in step 1's forward pass, ``loss@final`` at the final
+  parameters;
+- ``grad(w5)@1`` (or ``∂E/∂w5@1``) a gradient, of a parameter or of a forward value;
+- ``v(w5)@1``, ``m(w5)@1``, ``r(W2[1,1])``, ``mhat(w5)`` … optimizer state by the symbol the
+  solution prints (``velocity(w5)``, ``square_avg(…)`` and ``momentum(w5)`` work too).
 
-The tolerance follows what the student wrote: half a unit of the last printed decimal, widened
-by a relative slack ``rtol`` (default 1e-3) for rounding carried through earlier steps.
+An unknown name is reported as unknown, with the closest valid names, and not graded. Each
+answer is accepted within a tolerance that follows what the student wrote: half a unit of the
+last printed decimal, widened by a relative slack ``rtol`` (default 1e-3) for rounding carried
+through earlier steps; the tolerance is shown with every answer. A value that is closer to the
+quantity's value before the step (a parameter or optimizer state that was not updated) than
+to the exact one is wrong even inside the tolerance.
 """
 
 from __future__ import annotations
 
-import re
+import math
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from nablab._yaml import YamlInputError
+from nablab._yaml import read as read_yaml
 from nablab.solve.derive import solution_document
-from nablab.solve.mistakes import MISTAKES
+from nablab.solve.mistakes import MISTAKES, ROUNDING, combine, rounding_mistake
+from nablab.solve.names import Quantities, UnknownNameError
 from nablab.solve.renderers import equation_text
 from nablab.solve.spec import Exercise, ExerciseError
-from nablab.solve.trace import CORRECT, Trace, Variant, run
+from nablab.solve.trace import CORRECT, Variant, run
 
-_KEY = re.compile(
-    r"^(?:(?P<fn>[A-Za-z_]+)\((?P<arg>[^()]+)\)|(?P<name>[^@()]+?))"
-    r"(?:@(?P<at>\d+|final))?$"
-)
-MOMENTUM_STATES = ("velocity", "momentum_buffer")
+UNKNOWN = 10**9
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,10 @@ class Given:
     text: str
     value: float
     half_unit: float
+
+    @property
+    def decimals(self) -> int:
+        return max(0, -int(Decimal(self.text.strip()).as_tuple().exponent))
 
 
 @dataclass
@@ -53,6 +62,9 @@ class Result:
     tolerance: float
     order: int
     problem: str | None = None
+    text: str = ""
+    key: str | None = None
+    status: str = "ok"  # ok, wrong, unknown
 
 
 @dataclass
@@ -66,7 +78,16 @@ class Report:
         return {
             "verdict": self.verdict,
             "results": [
-                {"name": r.name, "given": r.given, "expected": r.expected, "ok": r.ok}
+                {
+                    "name": r.name,
+                    "key": r.key,
+                    "written": r.text,
+                    "given": r.given,
+                    "expected": r.expected,
+                    "tolerance": r.tolerance,
+                    "status": r.status,
+                    "ok": r.ok,
+                }
                 | ({"problem": r.problem} if r.problem else {})
                 for r in self.results
             ],
@@ -78,21 +99,24 @@ class Report:
 def half_unit(text: str) -> float:
     """Half a unit of the last digit written: '0.1495' → 5e-5, '1.5e-3' → 5e-5, '2' → 0.5."""
     try:
-        exponent = Decimal(text.strip()).as_tuple().exponent
+        number = Decimal(text.strip())
     except InvalidOperation:
         raise ValueError(f"not a number: {text!r}") from None
-    return 0.5 * 10.0 ** int(exponent)
+    if not number.is_finite():
+        raise ValueError(f"not a finite number: {text!r}")
+    exponent = int(number.as_tuple().exponent)
+    if not -300 <= exponent <= 300 or not math.isfinite(float(number)):
+        raise ValueError(f"not a finite double-precision number: {text!r}")
+    return 0.5 * 10.0**exponent
 
 
 def load_answers(path: str | Path) -> list[Given]:
     """Read an answer file, keeping each number as written (for its precision)."""
     path = Path(path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
-    except OSError as error:
-        raise ExerciseError([f"cannot read the file: {error.strerror}"], str(path)) from None
-    except yaml.YAMLError as error:
-        raise ExerciseError([f"invalid YAML: {error}"], str(path)) from None
+        raw = read_yaml(path, "answers", strings_only=True)
+    except YamlInputError as error:
+        raise ExerciseError([str(error)], str(path)) from None
     return parse_answers(raw, str(path))
 
 
@@ -107,190 +131,189 @@ def parse_answers(raw: Any, source: str = "answers") -> list[Given]:
             problems.append(f"{name}: expected a number, got {type(value).__name__}")
             continue
         try:
-            answers.append(Given(str(name), value, float(value), half_unit(value)))
-        except ValueError:
-            problems.append(f"{name}: expected a number, got {value!r}")
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError(value)
+            answers.append(Given(str(name), value.strip(), number, half_unit(value)))
+        except (ValueError, OverflowError):
+            problems.append(f"{name}: expected a finite number as written, got {value!r}")
     if problems:
         raise ExerciseError(problems, source)
     return answers
-
-
-class _Lookup:
-    """The exact value of an answer key in a trace, and its place in computation order."""
-
-    def __init__(self, trace: Trace) -> None:
-        self.trace = trace
-        self.last = len(trace.steps)
-        document = solution_document(trace)
-        self.equations = document.equations()
-        self.order = {key: i for i, key in enumerate(self.equations)}
-        self.params = trace.built.by_name
-        self.values = [trace.values(s) for s in trace.steps]
-        self.output_grads = [trace.output_grads(s) for s in trace.steps]
-
-    def canonical(self, name: str) -> str:
-        match = _KEY.match(name.replace(" ", ""))
-        if not match:
-            raise KeyError(f"cannot read the quantity name {name!r}")
-        at = match.group("at")
-        if match.group("fn"):
-            fn, arg = match.group("fn"), match.group("arg")
-            step = at or "1"
-            if fn == "momentum":
-                state = self.trace.steps[0].state
-                fn = next((s for s in MOMENTUM_STATES if s in state), "velocity")
-            return f"{fn}({arg})@{step}"
-        base = match.group("name")
-        if base == "loss":
-            return f"loss@{at or '1'}"
-        if base in self.params:
-            return f"{base}@{at or self.last}"
-        return f"{base}@{at or '1'}"
-
-    def value(self, key: str) -> float:
-        name, _, at = key.rpartition("@")
-        trace = self.trace
-        if name == "loss":
-            if at == "final":
-                return trace.final_loss
-            return self._step(at).loss
-        fn_match = re.match(r"^([A-Za-z_]+)\((.+)\)$", name)
-        if fn_match:
-            fn, arg = fn_match.groups()
-            step = self._step(at)
-            if fn == "grad":
-                if arg in step.grads:
-                    return step.grads[arg]
-                grads = self.output_grads[step.index - 1]
-                if arg in grads:
-                    return grads[arg]
-                raise KeyError(f"no gradient of {arg!r} in step {at}")
-            if fn in MOMENTUM_STATES and fn not in step.state:  # the other convention's name
-                fn = next((s for s in MOMENTUM_STATES if s in step.state), fn)
-            if fn in step.state and arg in step.state[fn]:
-                return step.state[fn][arg]
-            raise KeyError(f"no optimizer state {fn!r} of {arg!r} in step {at}")
-        if name in self.params:
-            if at == "0":
-                return trace.steps[0].params_before[name]
-            if at == "final":
-                return trace.final_params[name]
-            return self._step(at).params_after[name]
-        step = self._step(at)
-        values = self.values[step.index - 1]
-        if name in values:
-            return values[name]
-        raise KeyError(f"unknown quantity {name!r} (not a parameter or named value)")
-
-    def _step(self, at: str):
-        if at == "final":
-            return self.trace.steps[-1]
-        index = int(at)
-        if not 1 <= index <= self.last:
-            raise KeyError(f"step {index} does not exist (the exercise has {self.last})")
-        return self.trace.steps[index - 1]
 
 
 def _tolerance(given: Given, expected: float, rtol: float) -> float:
     return given.half_unit + rtol * abs(expected)
 
 
+def _previous(quantities: Quantities, key: str) -> float | None:
+    """The value a parameter or optimizer state had before the step of ``key``."""
+    name, _, at = key.rpartition("@")
+    if quantities.table[key].kind not in ("parameter", "optimizer state"):
+        return None
+    step = quantities.last if at == "final" else int(at)
+    if step < 1:
+        return None
+    before = f"{name}@{step - 1}"
+    return quantities.value(before) if before in quantities else None
+
+
+def _mark(given: Given, quantities: Quantities, order: dict[str, int], rtol: float) -> Result:
+    try:
+        key = quantities.resolve(given.name)
+    except UnknownNameError as error:
+        return Result(
+            given.name,
+            given.value,
+            None,
+            False,
+            0.0,
+            UNKNOWN,
+            error.message,
+            given.text,
+            None,
+            "unknown",
+        )
+    expected = float(quantities.value(key))
+    tolerance = _tolerance(given, expected, rtol)
+    ok = abs(given.value - expected) <= tolerance
+    problem = None
+    previous = _previous(quantities, key)
+    stale = previous is not None and previous != expected
+    if ok and stale and abs(given.value - previous) <= abs(given.value - expected):
+        ok = False
+        problem = f"this is the value before the update ({previous:.10g}), not after it"
+    return Result(
+        given.name,
+        given.value,
+        expected,
+        ok,
+        tolerance,
+        order.get(key, UNKNOWN - 1),
+        problem,
+        given.text,
+        key,
+        "ok" if ok else "wrong",
+    )
+
+
 def check(exercise: Exercise, answers: list[Given], rtol: float = 1e-3) -> Report:
     """Mark every answer, find the first wrong one in computation order and the mistakes
     that explain the wrong numbers."""
+    if not (rtol >= 0 and math.isfinite(rtol)):
+        raise ValueError(f"check: rtol must be a finite number >= 0, got {rtol}")
     trace = run(exercise, CORRECT)
-    lookup = _Lookup(trace)
-    results: list[Result] = []
-    keys: dict[str, str] = {}
-    for given in answers:
-        try:
-            key = lookup.canonical(given.name)
-            expected = lookup.value(key)
-        except KeyError as error:
-            results.append(
-                Result(given.name, given.value, None, False, 0.0, 10**9, str(error.args[0]))
-            )
-            continue
-        keys[given.name] = key
-        tolerance = _tolerance(given, expected, rtol)
-        results.append(
-            Result(
-                given.name,
-                given.value,
-                expected,
-                abs(given.value - expected) <= tolerance,
-                tolerance,
-                lookup.order.get(key, 10**8),
-            )
-        )
-    results.sort(key=lambda r: r.order)
-    wrong = [r for r in results if not r.ok]
+    quantities = Quantities(trace)
+    equations = solution_document(trace).equations()
+    order = {key: i for i, key in enumerate(equations)}
+    results = sorted(
+        (_mark(given, quantities, order, rtol) for given in answers), key=lambda r: r.order
+    )
+    wrong = [r for r in results if r.status == "wrong"]
     first = None
-    for result in wrong:
-        if result.expected is None:
-            continue
-        key = keys[result.name]
-        equation = lookup.equations.get(key)
+    if wrong:
+        result = wrong[0]
+        equation = equations.get(result.key)
         first = {
             "name": result.name,
             "given": result.given,
             "expected": result.expected,
-            "formula": equation_text(equation) if equation else None,
+            "formula": equation_text(equation) if equation is not None else None,
         }
-        break
-    explanations = _explain(exercise, answers, keys, {r.name for r in wrong}, rtol) if wrong else []
-    return Report("correct" if not wrong else "incorrect", results, first, explanations)
+    explanations: list[dict[str, Any]] = []
+    known = [r for r in results if r.status != "unknown"]
+    if not known:
+        verdict = "unchecked"
+    elif not wrong:
+        verdict = "correct"
+    else:
+        explanations = explain_mistakes(exercise, answers, results, rtol)
+        carried = [e for e in explanations if e["id"] == ROUNDING]
+        if carried and carried[0]["explains_wrong"] == len(wrong):
+            verdict = ROUNDING
+        else:
+            verdict = "incorrect"
+    return Report(verdict, results, first, explanations)
 
 
-def _explain(
-    exercise: Exercise, answers: list[Given], keys: dict[str, str], wrong: set[str], rtol: float
+def explain_mistakes(
+    exercise: Exercise, answers: list[Given], results: list[Result], rtol: float
 ) -> list[dict[str, Any]]:
-    found = []
-    for mistake in MISTAKES:
+    """The known mistakes (and pairs of them) whose re-run reproduces wrong answers; each is
+    reported only when it explains at least one wrong answer, best first."""
+    wrong = {r.name for r in results if r.status == "wrong"}
+    checked = [g for g in answers if any(r.name == g.name and r.key for r in results)]
+    decimals = Counter(g.decimals for g in checked).most_common(1)
+    mistakes = list(MISTAKES)
+    if decimals and decimals[0][0] > 0:
+        mistakes.append(rounding_mistake(decimals[0][0]))
+    found, singles = [], []
+    for mistake in mistakes:
         best = None
         for detail, variant in mistake.variants(exercise):
-            score = _score(exercise, variant, answers, keys, wrong, rtol)
+            score = _score(exercise, variant, checked, wrong, rtol)
             if score is not None and (best is None or score[:2] > best[0][:2]):
-                best = (score, detail)
+                best = (score, detail, variant)
         if best is None:
             continue
-        (explained, matched, of), detail = best
+        (explained, matched, of), detail, variant = best
+        singles.append((mistake, detail, variant, explained))
         if explained:
             found.append(
-                {
-                    "id": mistake.id,
-                    "description": mistake.description,
-                    "detail": detail,
-                    "matched": matched,
-                    "of": of,
-                    "explains_wrong": explained,
-                }
+                _entry(mistake.id, mistake.description, detail, explained, matched, of, wrong)
             )
-    found.sort(key=lambda e: (-e["explains_wrong"], -e["matched"]))
+    if wrong and not any(e["explains_wrong"] == len(wrong) for e in found):
+        for (a, da, va, ea), (b, db, vb, eb) in combinations(singles, 2):
+            if ROUNDING in (a.id, b.id):
+                continue
+            both = combine(va, vb)
+            score = None if both is None else _score(exercise, both, checked, wrong, rtol)
+            if score is None or score[0] <= max(ea, eb):
+                continue
+            explained, matched, of = score
+            found.append(
+                _entry(
+                    f"{a.id}+{b.id}",
+                    f"{a.description}, and {b.description}",
+                    f"{da}; and {db}",
+                    explained,
+                    matched,
+                    of,
+                    wrong,
+                )
+            )
+    found.sort(key=lambda e: (-e["explains_wrong"], -e["matched"], "+" in e["id"]))
     return found
 
 
+def _entry(id_, description, detail, explained, matched, of, wrong) -> dict[str, Any]:
+    return {
+        "id": id_,
+        "description": description,
+        "detail": detail,
+        "matched": matched,
+        "of": of,
+        "explains_wrong": explained,
+        "wrong": len(wrong),
+    }
+
+
 def _score(
-    exercise: Exercise,
-    variant: Variant,
-    answers: list[Given],
-    keys: dict[str, str],
-    wrong: set[str],
-    rtol: float,
+    exercise: Exercise, variant: Variant, answers: list[Given], wrong: set[str], rtol: float
 ) -> tuple[int, int, int] | None:
+    """(wrong answers reproduced, answers reproduced, answers) by the exercise run under
+    ``variant``; None when the variant cannot run."""
     try:
-        lookup = _Lookup(run(exercise, variant))
-    except (ExerciseError, ValueError, FloatingPointError):
+        quantities = Quantities(run(exercise, variant))
+    except (ExerciseError, ValueError, FloatingPointError, ArithmeticError):
         return None
     matched = explained = 0
     for given in answers:
-        if given.name not in keys:
-            continue
         try:
-            value = lookup.value(keys[given.name])
-        except KeyError:
+            value = float(quantities.value(quantities.resolve(given.name)))
+        except UnknownNameError:
             continue
         if abs(given.value - value) <= _tolerance(given, value, rtol):
             matched += 1
             explained += given.name in wrong
-    return explained, matched, len(keys)
+    return explained, matched, len(answers)

@@ -1,21 +1,23 @@
-"""One scalar gradient as the chain rule's sum over paths, with numbers.
+"""One gradient as the chain rule's sum over paths, with numbers (``--explain``).
 
 ∂E/∂w for a weight w feeding unit z is ∂E/∂z · ∂z/∂w, and ∂E/∂z expands through every later
-layer: an element-wise activation contributes one factor (∂a/∂z), a linear layer a sum over
-the units it feeds (Σ_k ∂E/∂z_k · ∂z_k/∂a, with ∂z_k/∂a the weight), softmax a sum over its
-outputs (Jacobian entries a_k(δ_kj − a_j)). Each local derivative is taken from the engine
-(the module's backward on a unit vector, or the weight itself).
+layer: an element-wise activation contributes one factor (∂a/∂z, from the shared local
+derivatives of :mod:`nablab.solve.local`), a linear layer a sum over the units it feeds
+(Σ_k ∂E/∂z_k · ∂z_k/∂a, with ∂z_k/∂a the weight), softmax and dropout a sum over their outputs
+(their Jacobian entries, from the engine's backward). A penalty adds its own term. Names are
+read through the naming scheme, so ``gamma1[1]``, ``γ1[1]`` and ``out_h1`` all work.
 """
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 
 from nablab import nn
-from nablab.solve.expr import Expr, Mul, Paren, Partial, num, total
-from nablab.solve.spec import ExerciseError
+from nablab.solve import local
+from nablab.solve.document import Equation, Heading, Para
+from nablab.solve.expr import Expr, Mul, Paren, Partial, num, partial_key, total
+from nablab.solve.names import Quantities, UnknownNameError
+from nablab.solve.spec import DropoutLayer, ExerciseError
 from nablab.solve.trace import StepTrace, Trace
 
 LOSS = "E"
@@ -29,11 +31,15 @@ def _flat(factors: list[Expr]) -> Expr:
 
 
 class _Chain:
+    """Expansions of ∂E/∂(a forward value) in step 1; ``given`` collects every value the
+    formulas name, for the verifier."""
+
     def __init__(self, trace: Trace, step: StepTrace) -> None:
         self.trace, self.step = trace, step
         self.model = trace.built.model
         self.names = trace.built.output_names
         self.digits = trace.exercise.digits
+        self.given: dict[str, float] = {}
 
     def n(self, value: float):
         return num(value, self.digits)
@@ -41,34 +47,29 @@ class _Chain:
     def name(self, position: int, unit: int, row: int) -> str:
         return self.names[position][unit] + self.step.suffix(row)
 
-    def local(self, module, position: int, row: int) -> np.ndarray:
-        """The Jacobian ∂out/∂in of layer ``position`` for sample ``row`` (engine backward)."""
-        entering = (self.step.inputs if position == 0 else self.step.layers[position - 1].output)[
-            row : row + 1
-        ]
-        if isinstance(module, nn.Dropout):
-            scale = 1 / (1 - module.p) if module.mode == "inverted" else 1.0
-            return np.diag(module.last_mask[row] * scale)
-        twin = copy.copy(module)  # its forward/backward caches stay the trace's
-        width = entering.shape[1]
-        rows = []
-        for unit in range(width):
-            twin(entering)
-            rows.append(twin.backward(np.eye(width)[unit][None, :])[0])
-        return np.array(rows)  # rows[k][j] = ∂out_k/∂in_j
+    def local(self, position: int, row: int) -> np.ndarray:
+        module = self.model[position]
+        entering = self.step.inputs if position == 0 else self.step.layers[position - 1].output
+        mask = None
+        spec = self.trace.exercise.layers[position]
+        if isinstance(spec, DropoutLayer):
+            mask = spec.mask[self.step.samples[row]]
+        return local.jacobian(module, entering, row, mask)
 
     def expand(self, position: int, unit: int, row: int) -> tuple[Expr, Expr]:
         """∂E/∂(output ``unit`` of layer ``position``) as (symbols, numbers)."""
         name = self.name(position, unit, row)
+        upstream = float(self.step.layers[position].grad[row, unit])
         if position == len(self.model) - 1:
-            return (Partial(LOSS, name), self.n(self.step.layers[position].grad[row, unit]))
+            self.given[partial_key(LOSS, name)] = upstream
+            return Partial(LOSS, name), self.n(upstream)
         following = position + 1
         module = self.model[following]
         if isinstance(module, nn.BatchNorm1d | nn.LayerNorm):
             raise ExerciseError(
                 [
-                    "--explain: the chain rule through batch normalization couples "
-                    "the samples; it is not expanded path by path"
+                    "--explain: the chain rule through batch normalization couples the samples; "
+                    "it is not expanded path by path (the backward pass gives the closed form)"
                 ],
                 self.trace.exercise.title,
             )
@@ -79,84 +80,132 @@ class _Chain:
                 for s in self.trace.built.scalars
                 if s.layer == following and s.role == "weight" and s.index[0] == unit
             ]
-            targets = [(s.index[1], self.n(weights[s.name])) for s in scalars]
+            targets = [(s.index[1], weights[s.name]) for s in scalars]
         else:
-            jacobian = self.local(module, following, row)
-            if isinstance(module, nn.Softmax):
-                targets = [(k, self.n(jacobian[k, unit])) for k in range(jacobian.shape[0])]
+            jacobian = self.local(following, row)
+            if local.is_elementwise(module) or isinstance(module, nn.Dropout):
+                targets = [(unit, float(jacobian[unit, unit]))]
             else:
-                targets = [(unit, self.n(jacobian[unit, unit]))]
+                targets = [(k, float(jacobian[k, unit])) for k in range(jacobian.shape[0])]
         terms_s, terms_n = [], []
-        for k, local in targets:
+        for k, factor in targets:
             upstream_s, upstream_n = self.expand(following, k, row)
             local_s = Partial(self.name(following, k, row), name)
+            self.given[partial_key(local_s.of, local_s.wrt)] = factor
             terms_s.append(_flat([upstream_s, local_s]))
-            terms_n.append(_flat([upstream_n, local]))
+            terms_n.append(_flat([upstream_n, self.n(factor)]))
         if len(terms_s) == 1:
             return terms_s[0], terms_n[0]
         return Paren(total(terms_s), square=True), Paren(total(terms_n), square=True)
 
 
 def explain_items(trace: Trace, names: list[str]) -> list:
-    from nablab.solve.derive import Equation, Heading, Para
-
+    """A heading, a sentence and the expanded equation for each name (a parameter or a
+    forward value of step 1)."""
     built = trace.built
+    quantities = Quantities(trace)
     items: list = []
-    unknown = [name for name in names if name not in built.by_name]
-    if unknown:
-        valid = ", ".join(s.name for s in built.scalars)
+    problems, resolved = [], []
+    for typed in names:
+        try:
+            key = quantities.resolve(typed)
+        except UnknownNameError as error:
+            problems.append(f"--explain {error.message}")
+            continue
+        base = key.rpartition("@")[0]
+        kind = quantities.table[key].kind
+        if kind not in ("parameter", "forward value"):
+            problems.append(
+                f"--explain {typed}: {base} is a {kind}; --explain expands the gradient of a "
+                "parameter or a forward value"
+            )
+            continue
+        resolved.append(base)
+    if problems:
+        raise ExerciseError(problems, trace.exercise.title)
+    step = trace.steps[0]
+    for name in resolved:
+        chain = _Chain(trace, step)
+        if name in built.by_name:
+            items.extend(_parameter(trace, step, chain, name))
+        else:
+            items.extend(_value(trace, step, chain, name))
+    return items
+
+
+def _value(trace: Trace, step: StepTrace, chain: _Chain, name: str) -> list:
+    for position, names in enumerate(trace.built.output_names):
+        for unit, base in enumerate(names):
+            for row in range(len(step.samples)):
+                if base + step.suffix(row) == name:
+                    symbolic, numeric = chain.expand(position, unit, row)
+                    value = float(step.layers[position].grad[row, unit])
+                    return [
+                        Heading(f"Chain rule for ∂{LOSS}/∂{name} (step 1)"),
+                        Equation(
+                            [Partial(LOSS, name), symbolic, numeric, chain.n(value)],
+                            key=f"grad({name})@1",
+                            step=1,
+                            given=chain.given,
+                        ),
+                    ]
+    raise ExerciseError([f"--explain {name}: not a forward value"], trace.exercise.title)
+
+
+def _parameter(trace: Trace, step: StepTrace, chain: _Chain, name: str) -> list:
+    built = trace.built
+    scalar = built.by_name[name]
+    position = scalar.layer
+    module = built.model[position]
+    if not isinstance(module, nn.Linear):
         raise ExerciseError(
-            [
-                f"--explain {name}: no parameter of that name; parameters: {valid}"
-                for name in unknown
-            ],
+            [f"--explain {name}: only weights and biases of linear layers are expanded"],
             trace.exercise.title,
         )
-    step = trace.steps[0]
-    chain = _Chain(trace, step)
-    for name in names:
-        scalar = built.by_name[name]
-        position = scalar.layer
-        module = built.model[position]
-        if not isinstance(module, nn.Linear):
-            raise ExerciseError(
-                [f"--explain {name}: only weights and biases of linear layers are expanded"],
-                trace.exercise.title,
-            )
-        items.append(Heading(f"Chain rule for ∂{LOSS}/∂{name} (step 1)"))
-        entering = step.inputs if position == 0 else step.layers[position - 1].output
-        entering_names = built.input_names if position == 0 else built.output_names[position - 1]
-        terms_s, terms_n = [], []
-        units = (
-            [scalar.index[1]]
-            if scalar.role == "weight"
-            else range(module.out_features)
-            if scalar.index == ()
-            else [scalar.index[0]]
-        )
-        for row in range(len(step.samples)):
-            for unit in units:
-                upstream_s, upstream_n = chain.expand(position, unit, row)
-                local_s = Partial(chain.name(position, unit, row), name)
-                local_n = (
-                    chain.n(entering[row, scalar.index[0]])
-                    if scalar.role == "weight"
-                    else chain.n(1)
-                )
-                terms_s.append(_flat([upstream_s, local_s]))
-                terms_n.append(_flat([upstream_n, local_n]))
-        if scalar.role == "weight":
-            source = entering_names[scalar.index[0]]
-            items.append(
-                Para(
-                    f"{name} multiplies {source} on its way into "
-                    f"{built.output_names[position][scalar.index[1]]}, so "
-                    f"∂z/∂{name} = {source}."
-                )
-            )
+    entering = step.inputs if position == 0 else step.layers[position - 1].output
+    entering_names = built.input_names if position == 0 else built.output_names[position - 1]
+    if scalar.role == "weight":
+        units = [scalar.index[1]]
+    elif scalar.index == ():
+        units = list(range(module.out_features))
+    else:
+        units = [scalar.index[0]]
+    terms_s, terms_n = [], []
+    for row in range(len(step.samples)):
+        for unit in units:
+            upstream_s, upstream_n = chain.expand(position, unit, row)
+            local_s = Partial(chain.name(position, unit, row), name)
+            factor = float(entering[row, scalar.index[0]]) if scalar.role == "weight" else 1.0
+            chain.given[partial_key(local_s.of, local_s.wrt)] = factor
+            terms_s.append(_flat([upstream_s, local_s]))
+            terms_n.append(_flat([upstream_n, chain.n(factor)]))
+    items: list = [Heading(f"Chain rule for ∂{LOSS}/∂{name} (step 1)")]
+    if scalar.role == "weight":
+        source = entering_names[scalar.index[0]]
+        into = built.output_names[position][scalar.index[1]]
         items.append(
-            Equation(
-                [Partial(LOSS, name), total(terms_s), total(terms_n), chain.n(step.grads[name])]
-            )
+            Para(f"{name} multiplies {source} on its way into {into}, so ∂z/∂{name} = {source}.")
         )
+    penalty = _penalty_term(trace, step, scalar, chain)
+    if penalty is not None:
+        terms_s.append(penalty[0])
+        terms_n.append(penalty[1])
+        items.append(Para("The penalty adds its own term to the sum over paths."))
+    items.append(
+        Equation(
+            [Partial(LOSS, name), total(terms_s), total(terms_n), chain.n(step.grads[name])],
+            key=f"grad({name})@1",
+            step=1,
+            given={**chain.given, name: step.params_before[name]},
+        )
+    )
     return items
+
+
+def _penalty_term(trace: Trace, step: StepTrace, scalar, chain: _Chain):
+    from nablab.solve.writers.base import Writer
+    from nablab.solve.writers.loss import penalty_term
+
+    writer = Writer(trace)
+    writer.step = step
+    return penalty_term(writer, step.main, scalar)

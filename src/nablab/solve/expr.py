@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
+from typing import Any
+
+import numpy as np
 
 GREEK = {
     "alpha": "α",
@@ -147,8 +151,29 @@ class Text(Expr):
     text: str
 
 
+@dataclass(frozen=True, eq=False)
+class Abs(Expr):
+    """|arg|."""
+
+    arg: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class Inverse(Expr):
+    """A matrix inverse, arg⁻¹."""
+
+    arg: Expr
+
+
 def num(value: float, digits: int = 9) -> Num:
-    return Num(float(value), digits)
+    """A number to print with ``digits`` significant digits (−0 becomes 0)."""
+    value = float(value)
+    return Num(value + 0.0 if value == 0 else value, digits)
+
+
+def is_negative(expr: Expr) -> bool:
+    """A negative number or a unary minus: what a substitution puts in parentheses."""
+    return isinstance(expr, Neg) or (isinstance(expr, Num) and expr.value < 0)
 
 
 def total(terms: list[Expr]) -> Expr:
@@ -225,7 +250,7 @@ def text(expr: Expr) -> str:
                     out += " + " + text(term)
             return out
         case Sub(left, right):
-            return f"{text(left)} − {_wrap(right, text, PRODUCT)}"
+            return f"{text(left)} − {_wrap(right, text, ATOM if is_negative(right) else PRODUCT)}"
         case Mul(factors):
             parts = [_wrap(factors[0], text, ATOM if isinstance(factors[0], Num) else PRODUCT)]
             parts += [
@@ -253,6 +278,10 @@ def text(expr: Expr) -> str:
             return _wrap(arg, text, ATOM) + "ᵀ"
         case Text(value):
             return value
+        case Abs(arg):
+            return f"|{text(arg)}|"
+        case Inverse(arg):
+            return _wrap(arg, text, ATOM) + "⁻¹"
     raise TypeError(f"cannot render {expr!r}")
 
 
@@ -282,6 +311,14 @@ _LATEX_FUNCTIONS = {
 LP, RP = r"\left(", r"\right)"
 
 
+def _latex_function(function: str) -> str:
+    r"""relu′ → \operatorname{relu}', lrelu′[0.1] → \operatorname{lrelu}'_{0.1} (ASCII only)."""
+    base, prime, rest = function.partition("′")
+    out = rf"\operatorname{{{_latex_text(base)}}}" + ("'" if prime else "")
+    rest = rest.strip("[]")
+    return out + (f"_{{{_latex_text(rest)}}}" if rest else "")
+
+
 def _latex_text(value: str) -> str:
     return value.replace("\\", r"\backslash ").replace("_", r"\_").replace("#", r"\#")
 
@@ -308,7 +345,8 @@ def latex(expr: Expr) -> str:
                     out += " + " + latex(term)
             return out
         case Sub(left, right):
-            return f"{latex(left)} - {_wrap(right, latex, PRODUCT, LP, RP)}"
+            minimum = ATOM if is_negative(right) else PRODUCT
+            return f"{latex(left)} - {_wrap(right, latex, minimum, LP, RP)}"
         case Mul(factors):
             first = ATOM if isinstance(factors[0], Num) else PRODUCT
             parts = [_wrap(factors[0], latex, first, LP, RP)]
@@ -324,7 +362,7 @@ def latex(expr: Expr) -> str:
         case Pow(base, exponent):
             return f"{_wrap(base, latex, ATOM, LP, RP)}^{{{latex(exponent)}}}"
         case Call(function, args):
-            name = _LATEX_FUNCTIONS.get(function, rf"\operatorname{{{function}}}")
+            name = _LATEX_FUNCTIONS.get(function) or _latex_function(function)
             return rf"{name}\left({', '.join(latex(a) for a in args)}\right)"
         case Sqrt(arg):
             return rf"\sqrt{{{latex(arg)}}}"
@@ -340,6 +378,10 @@ def latex(expr: Expr) -> str:
             return _wrap(arg, latex, ATOM, LP, RP) + r"^{\top}"
         case Text(value):
             return rf"\text{{{_latex_text(value)}}}"
+        case Abs(arg):
+            return rf"\left|{latex(arg)}\right|"
+        case Inverse(arg):
+            return _wrap(arg, latex, ATOM, LP, RP) + "^{-1}"
     raise TypeError(f"cannot render {expr!r}")
 
 
@@ -387,7 +429,8 @@ def mathml(expr: Expr) -> str:
                     out += _mo("+") + mathml(term)
             return f"<mrow>{out}</mrow>"
         case Sub(left, right):
-            return f"<mrow>{mathml(left)}{_mo('−')}{_mwrap(right, PRODUCT)}</mrow>"
+            minimum = ATOM if is_negative(right) else PRODUCT
+            return f"<mrow>{mathml(left)}{_mo('−')}{_mwrap(right, minimum)}</mrow>"
         case Mul(factors):
             parts = [_mwrap(factors[0], ATOM if isinstance(factors[0], Num) else PRODUCT)]
             parts += [_mwrap(f, ATOM if isinstance(f, Num | Neg) else PRODUCT) for f in factors[1:]]
@@ -419,42 +462,148 @@ def mathml(expr: Expr) -> str:
             return f"<msup>{_mwrap(arg, ATOM)}<mi>⊤</mi></msup>"
         case Text(value):
             return f"<mtext>{escape(value)}</mtext>"
+        case Abs(arg):
+            return _fenced(mathml(arg), "|", "|")
+        case Inverse(arg):
+            return f"<msup>{_mwrap(arg, ATOM)}<mrow><mo>−</mo><mn>1</mn></mrow></msup>"
     raise TypeError(f"cannot render {expr!r}")
 
 
 # ------------------------------------------------------------------------------- evaluation
 
-_FUNCTIONS = {
+
+def _step(x: float) -> float:
+    return 1.0 if x > 0 else 0.0
+
+
+FUNCTIONS: dict[str, Any] = {
     "σ": lambda x: 1.0 / (1.0 + math.exp(-x)),
     "exp": math.exp,
     "ln": math.log,
     "tanh": math.tanh,
     "max": max,
-    "sign": lambda x: float((x > 0) - (x < 0)),
+    "sign": np.sign,
+    "relu′": _step,
 }
 
 
-def evaluate(expr: Expr) -> float:
-    """The value of a formula made only of numbers (``ValueError`` when it has symbols)."""
-    match expr:
-        case Num(value):
-            return value
-        case Add(terms):
-            return sum(evaluate(t) for t in terms)
-        case Sub(left, right):
-            return evaluate(left) - evaluate(right)
-        case Mul(factors):
-            return math.prod(evaluate(f) for f in factors)
-        case Div(num_, den):
-            return evaluate(num_) / evaluate(den)
-        case Neg(arg):
-            return -evaluate(arg)
-        case Pow(base, exponent):
-            return evaluate(base) ** evaluate(exponent)
-        case Sqrt(arg):
-            return math.sqrt(evaluate(arg))
-        case Paren(arg):
-            return evaluate(arg)
-        case Call(function, args) if function in _FUNCTIONS:
-            return _FUNCTIONS[function](*(evaluate(a) for a in args))
-    raise ValueError(f"not a numeric formula: {text(expr)}")
+def partial_key(of: str, wrt: str) -> str:
+    """The environment key of ∂of/∂wrt."""
+    return f"∂{of}/∂{wrt}"
+
+
+class UnboundError(KeyError):
+    """A symbol of a formula that the environment does not define."""
+
+
+def _multiply(left: Any, right: Any) -> Any:
+    matrices = isinstance(left, np.ndarray) and isinstance(right, np.ndarray)
+    if matrices and left.ndim == 2 and right.ndim == 2:
+        return left @ right
+    return left * right
+
+
+def evaluate(
+    expr: Expr,
+    env: Mapping[str, Any] | None = None,
+    functions: Mapping[str, Any] | None = None,
+) -> Any:
+    """The value of a formula: numbers as written, symbols (and ∂E/∂x) from ``env``, matrices as
+    arrays (a product of two matrices is the matrix product). ``functions`` adds to the known
+    functions (σ, exp, ln, tanh, max, sign, relu′). A symbol ``env`` lacks raises
+    :class:`UnboundError`; a formula without symbols needs no ``env``."""
+    env = {} if env is None else env
+
+    def value(e: Expr) -> Any:
+        match e:
+            case Num(number):
+                return number
+            case Sym(name):
+                if name not in env:
+                    raise UnboundError(name)
+                return env[name]
+            case Partial(of, wrt):
+                key = partial_key(of, wrt)
+                if key not in env:
+                    raise UnboundError(key)
+                return env[key]
+            case Add(terms):
+                out = value(terms[0])
+                for term in terms[1:]:
+                    out = out + value(term)
+                return out
+            case Sub(left, right):
+                return value(left) - value(right)
+            case Mul(factors):
+                out = value(factors[0])
+                for factor in factors[1:]:
+                    out = _multiply(out, value(factor))
+                return out
+            case Div(num_, den):
+                return value(num_) / value(den)
+            case Neg(arg):
+                return -value(arg)
+            case Pow(base, exponent):
+                return value(base) ** value(exponent)
+            case Sqrt(arg):
+                return np.sqrt(value(arg))
+            case Paren(arg):
+                return value(arg)
+            case Abs(arg):
+                return abs(value(arg))
+            case Matrix(rows):
+                return np.array([[value(v) for v in row] for row in rows], dtype=np.float64)
+            case Transpose(arg):
+                return np.asarray(value(arg)).T
+            case Inverse(arg):
+                return np.linalg.inv(value(arg))
+            case Call(function, args):
+                known = {**FUNCTIONS, **(functions or {})}
+                if function in known:
+                    return known[function](*(value(a) for a in args))
+        raise ValueError(f"cannot evaluate {text(e)}")
+
+    return value(expr)
+
+
+def magnitude(expr: Expr, env: Mapping[str, Any] | None = None) -> float:
+    """A scale of a formula's value for tolerances: sums of absolute values of its terms (so a
+    cancelling sum is judged against the size of what cancels)."""
+    env = {} if env is None else env
+
+    def size(e: Expr) -> float:
+        match e:
+            case Add(terms):
+                return sum(size(t) for t in terms)
+            case Sub(left, right):
+                return size(left) + size(right)
+            case Mul(factors):
+                return math.prod(size(f) for f in factors)
+            case Paren(arg) | Neg(arg):
+                return size(arg)
+            case Div(num_, den):
+                bottom = float(np.max(np.abs(evaluate(den, env))))
+                return size(num_) / bottom if bottom else math.inf
+        return float(np.max(np.abs(evaluate(e, env)))) if not isinstance(e, Text) else 0.0
+
+    return size(expr)
+
+
+def symbols(expr: Expr) -> list[str]:
+    """The environment keys a formula reads (symbols and ∂E/∂x), in order of appearance."""
+    found: list[str] = []
+
+    def walk(e: Any) -> None:
+        if isinstance(e, Sym):
+            found.append(e.name)
+        elif isinstance(e, Partial):
+            found.append(partial_key(e.of, e.wrt))
+        elif isinstance(e, Expr):
+            for child in vars(e).values():
+                walk(child)
+        elif isinstance(e, tuple):
+            for child in e:
+                walk(child)
+
+    walk(expr)
+    return list(dict.fromkeys(found))

@@ -8,13 +8,16 @@ be dropped or doubled); the best-matching variant speaks for it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
+from nablab.optim.registry import OPTIMIZERS
 from nablab.solve.build import build_loss
 from nablab.solve.spec import Exercise, LinearLayer
-from nablab.solve.trace import Variant
+from nablab.solve.trace import CORRECT, Variant
+
+ELEMENTWISE = ("sigmoid", "tanh", "swish", "silu", "leaky_relu")
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,147 @@ def _batch_reduction(exercise: Exercise) -> list[tuple[str, Variant]]:
     return [(text, Variant(loss_override={"reduction": other}))]
 
 
+def _swapped_target(exercise: Exercise) -> list[tuple[str, Variant]]:
+    return [
+        (
+            "the loss gradient taken as (t − o) instead of (o − t)",
+            Variant(loss_grad=lambda g, pred, target: -g),
+        )
+    ]
+
+
+def _transposed(exercise: Exercise) -> list[tuple[str, Variant]]:
+    square = [
+        layer
+        for layer in exercise.layers[1:]
+        if isinstance(layer, LinearLayer) and len(layer.weights) == len(layer.weights[0])
+    ]
+    if not square or all(
+        np.allclose(np.array(layer.weights), np.array(layer.weights).T) for layer in square
+    ):
+        return []
+    return [
+        (
+            "δ backpropagated with W instead of Wᵀ (∂E/∂A = δ·W)",
+            Variant(transpose_weights=True),
+        )
+    ]
+
+
+def _derivative_at_output(exercise: Exercise) -> list[tuple[str, Variant]]:
+    if not any(layer.type in ELEMENTWISE for layer in exercise.layers):
+        return []
+    return [
+        (
+            "activation derivatives evaluated at the output (σ′(a) instead of σ′(z))",
+            Variant(derivative_at_output=True),
+        )
+    ]
+
+
+def _bias_not_summed(exercise: Exercise) -> list[tuple[str, Variant]]:
+    if exercise.batch != "full" or exercise.n_samples < 2:
+        return []
+    if not any(
+        isinstance(layer, LinearLayer) and layer.bias is not None for layer in exercise.layers
+    ):
+        return []
+    return [
+        ("each bias gradient taken from the first sample only", Variant(bias_grad="first")),
+        ("each bias gradient averaged over the batch", Variant(bias_grad="mean")),
+    ]
+
+
+def _eps_placement(exercise: Exercise) -> list[tuple[str, Variant]]:
+    cls = OPTIMIZERS[exercise.optimizer.type]
+    if "eps_placement" not in {o.name for o in cls.options}:
+        return []
+    current = exercise.optimizer.options().get("eps_placement", "outside")
+    other = "inside" if current == "outside" else "outside"
+    where = {"inside": "√(v + ε)", "outside": "√v + ε"}
+    return [
+        (
+            f"ε placed as {where[other]} (the exercise uses {where[current]})",
+            Variant(optimizer_override={"eps_placement": other}),
+        )
+    ]
+
+
+def _bias_correction(exercise: Exercise) -> list[tuple[str, Variant]]:
+    cls = OPTIMIZERS[exercise.optimizer.type]
+    options = exercise.optimizer.options()
+    if "bias_correction" not in {o.name for o in cls.options}:
+        return []
+    if not options.get("bias_correction", True):
+        return []
+    return [
+        (
+            "Adam's bias correction left out (m and v used without dividing by 1 − βᵗ)",
+            Variant(optimizer_override={"bias_correction": False}),
+        )
+    ]
+
+
+def _nesterov(exercise: Exercise) -> list[tuple[str, Variant]]:
+    options = exercise.optimizer.options()
+    current = options.get("nesterov", False)
+    if exercise.optimizer.type != "sgd" or not current:
+        return []
+    other = "lookahead" if current is True else True
+    text = {
+        True: "Nesterov in PyTorch's form (gradient at w, step w − η·(g + μb))",
+        "lookahead": "Nesterov as a look-ahead (gradient at w + μv)",
+    }[other]
+    return [(text, Variant(optimizer_override={"nesterov": other}))]
+
+
+def _rounding(decimals: int):
+    def variants(exercise: Exercise) -> list[tuple[str, Variant]]:
+        return [
+            (
+                f"every intermediate value rounded to {decimals} decimals and carried on",
+                Variant(round_decimals=decimals),
+            )
+        ]
+
+    return variants
+
+
+def rounding_mistake(decimals: int) -> Mistake:
+    """Rounded intermediates carried through the computation (not a mistake of method)."""
+    return Mistake(
+        ROUNDING,
+        "rounded intermediate values carried through the steps",
+        _rounding(decimals),
+    )
+
+
+ROUNDING = "rounding_carried"
+
+
+def combine(first: Variant, second: Variant) -> Variant | None:
+    """Both deviations at once, or None when they set the same thing differently."""
+    changes: dict = {}
+    for field_ in fields(Variant):
+        a, b = getattr(first, field_.name), getattr(second, field_.name)
+        default = getattr(CORRECT, field_.name)
+        if a == default:
+            changes[field_.name] = b
+        elif b == default:
+            changes[field_.name] = a
+        elif isinstance(a, dict) and isinstance(b, dict):
+            if any(k in a and a[k] != v for k, v in b.items()):
+                return None
+            changes[field_.name] = {**a, **b}
+        elif field_.name == "loss_grad":
+            changes[field_.name] = lambda g, pred, target, f=a, h=b: h(
+                f(g, pred, target), pred, target
+            )
+        else:
+            return None
+    return Variant(**changes)
+
+
 MISTAKES: tuple[Mistake, ...] = (
     Mistake(
         "loss_grad_one",
@@ -170,5 +314,36 @@ MISTAKES: tuple[Mistake, ...] = (
         "batch_sum_vs_mean",
         "the loss summed over the batch instead of averaged, or the reverse",
         _batch_reduction,
+    ),
+    Mistake(
+        "target_output_swapped",
+        "target and output swapped in the loss gradient (t − o instead of o − t)",
+        _swapped_target,
+    ),
+    Mistake(
+        "transposed_weights",
+        "weights used untransposed in backprop (W instead of Wᵀ)",
+        _transposed,
+    ),
+    Mistake(
+        "derivative_at_output",
+        "an activation's derivative evaluated at its output instead of its input",
+        _derivative_at_output,
+    ),
+    Mistake(
+        "bias_not_summed",
+        "a bias gradient not summed over the samples of the batch",
+        _bias_not_summed,
+    ),
+    Mistake(
+        "eps_placement",
+        "ε inside instead of outside the square root, or the reverse",
+        _eps_placement,
+    ),
+    Mistake("bias_correction", "Adam's bias correction left out", _bias_correction),
+    Mistake(
+        "nesterov_convention",
+        "Nesterov momentum in the other convention (look-ahead vs PyTorch's form)",
+        _nesterov,
     ),
 )

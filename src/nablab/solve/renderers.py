@@ -8,7 +8,7 @@ from html import escape
 from typing import Any
 
 from nablab.solve import expr
-from nablab.solve.derive import Document, Equation, Heading, Para
+from nablab.solve.document import Document, Equation, Heading, Para
 from nablab.solve.schema_help import FORMATS
 from nablab.solve.trace import Trace
 
@@ -46,7 +46,7 @@ def print_rich(document: Document, console) -> None:
             console.print()
             console.print(f"[bold cyan]{rich_escape(item.text)}")
         elif isinstance(item, Para):
-            console.print(f"[dim]{rich_escape(item.text)}")
+            console.print(f"[dim]{rich_escape(item.text)}", soft_wrap=True)
         else:
             parts = [expr.text(p) for p in item.parts]
             body = (
@@ -87,20 +87,31 @@ body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; 
 h1 { border-bottom: 2px solid #d0d7de; padding-bottom: .3rem; }
 h2 { margin-top: 2rem; color: #0b5394; }
 p { color: #57606a; margin: .6rem 0 .2rem; }
-.eq { display: flex; overflow-x: auto; overflow-y: hidden; padding: .25rem 0 .25rem 1.5rem; }
-math { font-size: 1.1rem; }
+math { font-family: "STIX Two Math", "Latin Modern Math", "Cambria Math", "Noto Sans Math",
+       "DejaVu Math TeX Gyre", math; font-size: 1.1rem; }
+.eq { display: flex; flex-wrap: wrap; align-items: baseline; column-gap: .4em;
+      overflow-x: auto; padding: .25rem 0 .25rem 1.5rem; }
+.eq > math { white-space: nowrap; }
+@media print {
+  body { max-width: none; margin: 0; font-size: 10pt; }
+  h2 { break-after: avoid; }
+  .eq { overflow: visible; break-inside: avoid; padding-left: .5rem; }
+  math { font-size: 9pt; }
+}
 """
 
 
 def _mathml_equation(equation: Equation) -> str:
+    """One ``<math>`` per link of the chain (``lhs = formula``, ``= numbers``, ``= result``), so
+    a long equation wraps between its links instead of running off the page."""
     parts = [expr.mathml(p) for p in equation.parts]
     relation = "<mo>←</mo>" if equation.relation == "←" else "<mo>=</mo>"
-    body = parts[0]
-    if len(parts) > 1:
-        body += relation + "<mo>=</mo>".join(parts[1:])
-    return (
-        f'<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">'
-        f"<mrow>{body}</mrow></math>"
+    links = [parts[0] + (relation + parts[1] if len(parts) > 1 else "")]
+    links += ["<mo>=</mo>" + part for part in parts[2:]]
+    return "".join(
+        f'<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline"><mrow>{link}</mrow>'
+        "</math>"
+        for link in links
     )
 
 

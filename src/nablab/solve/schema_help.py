@@ -59,7 +59,9 @@ def schema_help() -> str:
                 "    - {type: dropout, p: 0.5, mode: inverted | scale_at_test,",
                 "       mask: [[1, 0], ...]}                one mask row per sample",
                 f"  loss: {{type: {' | '.join(LOSSES.names())},",
-                f"         reduction: {reductions}, factor: 1.0}}",
+                f"         reduction: {reductions}, factor: 1.0, logits: false}}",
+                "                                           logits: true accepts a softmax/sigmoid "
+                "layer before a loss that applies it",
                 "                                           mse with reduction sum and factor 0.5: "
                 "E = ½ Σ (t − o)²",
                 "  penalty: {type: l2 | l1, strength: 0.01, convention: half | full, biases: false}"
@@ -71,15 +73,35 @@ def schema_help() -> str:
                 "  batch: full | per_sample                 one update per pass, or one per sample "
                 "in order",
                 "  digits: 9                                significant digits in the solution",
+                "",
+                NAMING,
             ]
         )
         + "\n"
     )
 
 
-CHECK_HELP = """\
-answer file (YAML), quantity: number as you wrote it (its last decimal sets the tolerance):
+NAMING = """\
+names (what --explain, --names and `nablab check` read; every name a solution prints):
+  w5@1 parameter after step 1 (@0 before, @final after the last; no @: the last step)
+  out_h1@1, z1_2[3]@1   forward values ([n]: sample n; ~: at Nesterov's look-ahead point)
+  loss@1 or E@1, E_data@1, R@1, loss@final; p2[1]@1 softmax probabilities of cross_entropy
+  grad(w5)@1 = ∂E/∂w5 = dE/dw5; g(w5) the gradient after weight decay/centralization
+  state as printed: v(w5) = v_w5 (velocity or Adam's v), b(w5) buffer, m, mhat, vhat, vmax,
+  s (AdaGrad), r, gbar (RMSProp); also velocity(w5), square_avg(w5), momentum(w5)
+  mean(z1_1), var(z1_1), xhat(z1_1[2]) batch norm; d(w5) Newton's direction
+  Greek letters in ASCII: gamma1[1] = γ1[1], beta1[1] = β1[1]"""
+
+
+CHECK_HELP = (
+    """\
+answer file (YAML), quantity: number as you wrote it (its last decimal sets the tolerance,
+shown with every answer; a value equal to the one before the update is wrong):
   w5: 0.3589          the parameter after the last step      w5@1: after step 1
   out_h1@1: 0.5933    a forward value in step 1              loss@1, loss@final
-  grad(w5)@1: 0.0822  a gradient                             velocity(w5)@1, m(w5)@1: state
+  grad(w5)@1: 0.0822  a gradient                             v(w5)@1, m(w5)@1: state
 """
+    + "\n"
+    + NAMING
+    + "\n"
+)

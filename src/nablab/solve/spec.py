@@ -12,9 +12,11 @@ import inspect
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from nablab._yaml import YamlInputError
+from nablab._yaml import read as read_yaml
+from nablab.errors import NablabError
 from nablab.nn.activations import ACTIVATIONS
 from nablab.nn.losses import LOSSES
 from nablab.optim.registry import OPTIMIZERS, base_names
@@ -23,7 +25,7 @@ Number = float
 Names = list[str]
 
 
-class ExerciseError(ValueError):
+class ExerciseError(NablabError):
     """Everything wrong with an exercise file, one ``path: message`` per problem."""
 
     def __init__(self, problems: list[str], source: str = "exercise") -> None:
@@ -33,7 +35,7 @@ class ExerciseError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ParamNames(_Strict):
@@ -116,6 +118,7 @@ class LossSpec(_Strict):
     type: Literal[LOSSES.names()]
     reduction: Literal[_REDUCTIONS] = "mean"
     factor: Number = 1.0
+    logits: bool = False  # true: accept a softmax/sigmoid layer before a loss that applies it
 
 
 class PenaltySpec(_Strict):
@@ -128,7 +131,7 @@ class PenaltySpec(_Strict):
 class OptimizerSpec(BaseModel):
     """``type`` and the options of that nablab optimizer (checked against its signature)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
     type: Literal[base_names()]
 
     def options(self) -> dict[str, Any]:
@@ -181,21 +184,55 @@ def _path(loc: tuple) -> str:
     return out or "(top level)"
 
 
+_MESSAGES = {
+    "list_type": "expected a list",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "string_type": "expected text",
+    "dict_type": "expected a mapping of keys",
+    "model_type": "expected a mapping of keys",
+    "finite_number": "expected a finite number",
+    "too_short": "must not be empty",
+}
+_BOUNDS = {
+    "greater_than_equal": ("≥", "ge"),
+    "greater_than": (">", "gt"),
+    "less_than_equal": ("≤", "le"),
+    "less_than": ("<", "lt"),
+}
+
+
+def _message(item: dict) -> str:
+    """A pydantic error in the project's own words, with what was received."""
+    kind, given = item["type"], item.get("input")
+    if kind == "extra_forbidden":
+        return "unknown key (not part of the exercise format; see `nablab solve --help`)"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "union_tag_invalid":
+        tag = given.get("type") if isinstance(given, dict) else given
+        return f"unknown layer type {tag!r}; valid: " + ", ".join(LAYER_TYPES)
+    if kind == "union_tag_not_found":
+        return "a layer needs a type; valid: " + ", ".join(LAYER_TYPES)
+    if kind == "literal_error":
+        expected = item.get("ctx", {}).get("expected", "")
+        return f"expected {expected}, got {given!r}"
+    if kind in _BOUNDS:
+        symbol, ctx_key = _BOUNDS[kind]
+        return f"must be {symbol} {item['ctx'][ctx_key]}, got {given!r}"
+    if kind in _MESSAGES:
+        shown = "" if isinstance(given, dict | list) else f", got {given!r}"
+        return _MESSAGES[kind] + shown
+    return item["msg"]
+
+
 def _pydantic_problems(error: ValidationError) -> list[str]:
-    problems = []
-    for item in error.errors():
-        message = item["msg"]
-        if item["type"] == "extra_forbidden":
-            message = "unknown key (not part of the exercise format; see `nablab solve --help`)"
-        elif item["type"] == "missing":
-            message = "required key is missing"
-        elif item["type"] == "union_tag_invalid":
-            message = f"unknown layer type {item['input'].get('type')!r}; valid: " + ", ".join(
-                LAYER_TYPES
-            )
-        elif item["type"] == "literal_error":
-            message = f"{message}, got {item['input']!r}"
-        problems.append(f"{_path(item['loc'])}: {message}")
+    problems = [f"{_path(item['loc'])}: {_message(item)}" for item in error.errors()]
     return sorted(set(problems), key=problems.index)
 
 
@@ -226,8 +263,15 @@ def _check_layer(index: int, layer: Any, width: int, n_samples: int, problems: l
         rows, units = len(layer.weights), len(layer.weights[0])
         if rows != width:
             source = "the inputs have" if index == 0 else "the previous layer has"
+            hint = (
+                f"; it looks transposed ({rows}×{units}): nablab's layout is one row per input "
+                "and one column per unit"
+                if units == width
+                else ""
+            )
             problems.append(
-                f"{where}.weights: expected {width} rows ({source} {width} outputs), got {rows}"
+                f"{where}.weights: expected {width} rows ({source} {width} outputs), got "
+                f"{rows}{hint}"
             )
         if isinstance(layer.bias, list) and len(layer.bias) != units:
             problems.append(
@@ -299,6 +343,13 @@ def _check_optimizer(spec: OptimizerSpec, problems: list[str]) -> None:
     for key in required:
         if key not in spec.options():
             problems.append(f"optimizer.{key}: required for {spec.type}")
+    declared = {option.name: option for option in cls.options}
+    for key, value in spec.options().items():
+        if key in declared and key != "betas":
+            try:
+                declared[key].check(value, "optimizer")
+            except ValueError as error:
+                problems.append(f"optimizer.{key}: " + str(error).split(": ", 1)[1])
 
 
 def _cross_check(exercise: Exercise) -> list[str]:
@@ -339,7 +390,42 @@ def _cross_check(exercise: Exercise) -> list[str]:
     if exercise.loss.type == "cross_entropy" and exercise.loss.reduction == "batch_mean":
         problems.append("loss.reduction: cross_entropy takes mean or sum")
     _check_optimizer(exercise.optimizer, problems)
+    _check_modelling(exercise, problems)
     return problems
+
+
+# The layer a loss applies itself, and the outputs a loss needs.
+_APPLIED = {"cross_entropy": "softmax", "bce_with_logits": "sigmoid"}
+_PROBABILITIES = ("sigmoid", "softmax")
+
+
+def _check_modelling(exercise: Exercise, problems: list[str]) -> None:
+    """Modelling mistakes: a softmax or sigmoid applied twice, BCE on unbounded outputs,
+    cross-entropy targets that are not distributions."""
+    last = len(exercise.layers) - 1
+    given = exercise.layers[-1].type
+    kind = given if given in _OTHER_LAYERS else ACTIVATIONS.entry(given).name
+    loss = exercise.loss
+    applied = _APPLIED.get(loss.type)
+    if applied is not None and kind == applied and not loss.logits:
+        problems.append(
+            f"layers[{last}]: a {applied} layer before loss {loss.type} applies {applied} twice "
+            f"({loss.type} takes logits and applies {applied} itself); remove the layer, or set "
+            "loss.logits: true to apply it twice on purpose"
+        )
+    if loss.type == "bce" and kind not in _PROBABILITIES:
+        problems.append(
+            f"layers[{last}]: loss bce needs probabilities in [0, 1], but the outputs of a "
+            f"{given} layer are unbounded; end with a sigmoid layer, or use loss bce_with_logits"
+        )
+    targets = exercise.targets
+    if loss.type == "cross_entropy" and targets and isinstance(targets[0], list):
+        for row, values in enumerate(targets):
+            if any(v < 0 for v in values) or abs(sum(values) - 1) > 1e-9:
+                problems.append(
+                    f"targets[{row}]: cross_entropy probability targets must be ≥ 0 and sum to "
+                    f"1, got {values}"
+                )
 
 
 def parse_exercise(data: Any, source: str = "exercise") -> Exercise:
@@ -362,14 +448,7 @@ def load_exercise(path: str | Path) -> Exercise:
     """Read and validate an exercise file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ExerciseError([f"cannot read the file: {error.strerror}"], str(path)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        problem = getattr(error, "problem", None) or str(error)
-        raise ExerciseError([f"{where}: invalid YAML: {problem}"], str(path)) from None
+        data = read_yaml(path, "exercise")
+    except YamlInputError as error:
+        raise ExerciseError([str(error)], str(path)) from None
     return parse_exercise(data, str(path))

@@ -20,6 +20,7 @@ import numpy as np
 from nablab import nn
 from nablab.backend import use_kernels
 from nablab.optim import SGD, Newton
+from nablab.solve import local
 from nablab.solve.build import Built, build
 from nablab.solve.spec import DropoutLayer, Exercise
 
@@ -42,8 +43,14 @@ class Variant:
     ``identity_activation_derivative`` passes gradients through activations unchanged;
     ``negate_gradients`` flips every gradient before the update (w ← w + η·g);
     ``update_before_backprop`` updates each linear layer as soon as its gradient is known and
-    backpropagates through the *new* weights (plain SGD only); the overrides rebuild the
-    exercise with other trainable flags, optimizer options or loss options.
+    backpropagates through the *new* weights (plain SGD only); ``transpose_weights``
+    backpropagates with W instead of Wᵀ (square W only); ``derivative_at_output`` evaluates
+    each element-wise activation's derivative at its output (σ′(a) for σ′(z)); ``bias_grad``
+    takes a bias's gradient from the first sample only (``"first"``) or averages it over the
+    batch (``"mean"``) instead of summing; ``round_decimals`` rounds every value, gradient and
+    parameter to that many decimals as it is computed (a hand computation carrying rounded
+    numbers); the overrides rebuild the exercise with other trainable flags, optimizer options
+    or loss options.
     """
 
     loss_grad: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None
@@ -53,17 +60,50 @@ class Variant:
     trainable_override: dict[str, bool] | None = None
     optimizer_override: dict[str, Any] | None = None
     loss_override: dict[str, Any] | None = None
+    transpose_weights: bool = False
+    derivative_at_output: bool = False
+    bias_grad: str | None = None
+    round_decimals: int | None = None
 
 
 CORRECT = Variant()
+
+
+def _rounded(array: np.ndarray, variant: Variant) -> np.ndarray:
+    if variant.round_decimals is None:
+        return array
+    return np.round(array, variant.round_decimals)
 
 
 @dataclass
 class LayerRecord:
     output: np.ndarray  # (n, width)
     grad: np.ndarray  # dL/d(output), as backpropagated
-    batch_mean: np.ndarray | None = None  # batch norm statistics, for the solution text
+    batch_mean: np.ndarray | None = None  # batch norm statistics and x̂, for the solution text
     batch_var: np.ndarray | None = None
+    x_hat: np.ndarray | None = None
+
+
+@dataclass
+class Pass:
+    """One forward and backward pass: at the step's parameters (``tag`` "") or at Nesterov's
+    look-ahead point (``tag`` "~", its names are written ``w5~``, ``out_h1~``)."""
+
+    samples: list[int]
+    inputs: np.ndarray
+    targets: np.ndarray
+    layers: list[LayerRecord]
+    loss: float
+    data_loss: float
+    penalty: float
+    loss_grad: np.ndarray
+    params: dict[str, float]
+    grads: dict[str, float]
+    tag: str = ""
+
+    def suffix(self, row: int) -> str:
+        """The sample suffix of a value name: ``[n]`` when the pass sees several samples."""
+        return f"[{self.samples[row] + 1}]" if len(self.samples) > 1 else ""
 
 
 @dataclass
@@ -84,10 +124,27 @@ class StepTrace:
     state: dict[str, dict[str, float]]
     update_grads: dict[str, float] | None = None
     hessian: np.ndarray | None = None
+    lookahead: Pass | None = None
 
     def suffix(self, row: int) -> str:
         """The sample suffix of a value name: ``[n]`` when the step sees several samples."""
         return f"[{self.samples[row] + 1}]" if len(self.samples) > 1 else ""
+
+    @property
+    def main(self) -> Pass:
+        """The step's own forward and backward pass, at the parameters before the update."""
+        return Pass(
+            self.samples,
+            self.inputs,
+            self.targets,
+            self.layers,
+            self.loss,
+            self.data_loss,
+            self.penalty,
+            self.loss_grad,
+            self.params_before,
+            self.grads,
+        )
 
 
 @dataclass
@@ -106,22 +163,24 @@ class Trace:
 
         return html_fragment(solution_document(self))
 
-    def values(self, step: StepTrace) -> dict[str, float]:
-        """Every named forward value of ``step``, in forward order."""
+    def values(self, step: StepTrace | Pass) -> dict[str, float]:
+        """Every named forward value of a step (or pass), in forward order."""
+        tag = getattr(step, "tag", "")
         out: dict[str, float] = {}
         for names, record in zip(self.built.output_names, step.layers, strict=True):
             for row in range(record.output.shape[0]):
                 for j, name in enumerate(names):
-                    out[name + step.suffix(row)] = float(record.output[row, j])
+                    out[name + step.suffix(row) + tag] = float(record.output[row, j])
         return out
 
-    def output_grads(self, step: StepTrace) -> dict[str, float]:
+    def output_grads(self, step: StepTrace | Pass) -> dict[str, float]:
         """dL/d(every named forward value), in backward order (last layer first)."""
+        tag = getattr(step, "tag", "")
         out: dict[str, float] = {}
         for names, record in reversed(list(zip(self.built.output_names, step.layers, strict=True))):
             for row in range(record.grad.shape[0]):
                 for j, name in enumerate(names):
-                    out[name + step.suffix(row)] = float(record.grad[row, j])
+                    out[name + step.suffix(row) + tag] = float(record.grad[row, j])
         return out
 
 
@@ -143,20 +202,6 @@ def _set_masks(built: Built, samples: list[int]) -> None:
             module.set_mask(np.array(spec.mask, dtype=bool)[samples])
 
 
-def _objective(built: Built, x: np.ndarray, t: np.ndarray) -> Callable[[], float]:
-    """Forward, loss (with penalty) and backward at the current parameters: a closure."""
-
-    def closure() -> float:
-        value = built.loss(built.model(x), t)
-        built.model.backward(built.loss.backward())
-        if built.penalty is not None:
-            value += built.penalty()
-            built.penalty.backward()
-        return value
-
-    return closure
-
-
 def _state(built: Built) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     optimizer = built.optimizer
@@ -169,8 +214,16 @@ def _state(built: Built) -> dict[str, dict[str, float]]:
     return out
 
 
-def _backward(built: Built, grad: np.ndarray, variant: Variant) -> list[np.ndarray]:
-    """Backpropagate layer by layer; returns dL/d(output) of every layer."""
+def _backward(
+    built: Built,
+    grad: np.ndarray,
+    variant: Variant,
+    outputs: list[np.ndarray],
+    update_early: bool = False,
+) -> list[np.ndarray]:
+    """Backpropagate layer by layer; returns dL/d(output) of every layer. ``update_early``
+    updates each linear layer (plain SGD) as soon as its gradient is known and backpropagates
+    through the new weights (a mistake the checker looks for)."""
     model = built.model
     grads: list[np.ndarray] = [grad] * len(model)
     lr = built.optimizer.lr
@@ -179,52 +232,58 @@ def _backward(built: Built, grad: np.ndarray, variant: Variant) -> list[np.ndarr
         module = model[position]
         if variant.identity_activation_derivative and isinstance(module, ACTIVATION_TYPES):
             continue
-        if variant.update_before_backprop and isinstance(module, nn.Linear):
+        if variant.derivative_at_output and local.is_elementwise(module):
+            grad = _rounded(grad * local.values(module, outputs[position]), variant)
+            continue
+        if isinstance(module, nn.Linear) and (variant.transpose_weights or variant.bias_grad):
+            module.backward_params(grad)
+            if variant.bias_grad is not None and module.bias is not None:
+                per_sample = grad[0] if variant.bias_grad == "first" else grad.mean(0)
+                module.bias.grad[...] = per_sample.sum() if module.bias.shape == () else per_sample
+            weight = module.weight.data
+            square = weight.shape[0] == weight.shape[1]
+            grad = _rounded(
+                grad @ (weight if variant.transpose_weights and square else weight.T), variant
+            )
+            continue
+        if update_early and isinstance(module, nn.Linear):
             module.backward_params(grad)
             for param in (module.weight, module.bias):
                 if param is not None and param.requires_grad:
                     param.data -= lr * param.grad
             grad = grad @ module.weight.data.T
             continue
-        grad = module.backward(grad)
+        grad = _rounded(module.backward(grad), variant)
     return grads
 
 
-def _step(
-    built: Built, index: int, samples: list[int], x: np.ndarray, t: np.ndarray, variant: Variant
-) -> StepTrace:
-    model, loss, optimizer = built.model, built.loss, built.optimizer
-    _set_masks(built, samples)
-    before = {s.name: s.value() for s in built.scalars}
-    state_before = _state(built)
+def _pass(
+    built: Built,
+    samples: list[int],
+    x: np.ndarray,
+    t: np.ndarray,
+    variant: Variant,
+    tag: str = "",
+    update_early: bool = False,
+) -> Pass:
+    """Forward, loss (with penalty) and backward at the current parameters, every layer's
+    output and gradient recorded."""
+    model, loss = built.model, built.loss
+    params = {s.name: s.value() for s in built.scalars}
     outputs, h = [], x
     for module in model:
-        h = module(h)
+        h = _rounded(module(h), variant)
         outputs.append(h)
     data_loss = loss(h, t)
     penalty = built.penalty() if built.penalty is not None else 0.0
     loss_grad = loss.backward()
     if variant.loss_grad is not None:
         loss_grad = variant.loss_grad(loss_grad, h, t)
+    loss_grad = _rounded(loss_grad, variant)
     model.zero_grad()
-    layer_grads = _backward(built, loss_grad, variant)
+    layer_grads = _backward(built, loss_grad, variant, outputs, update_early)
     if built.penalty is not None:
         built.penalty.backward()
-    grads = {s.name: s.grad() for s in built.scalars}
-    update_grads = None
-    if variant.negate_gradients:
-        for param in model.parameters():
-            param.grad *= -1
-    if not variant.update_before_backprop:
-        needs_closure = isinstance(optimizer, Newton) or (
-            isinstance(optimizer, SGD) and optimizer.nesterov == "lookahead"
-        )
-        if needs_closure:
-            optimizer.step(_objective(built, x, t))
-            if not isinstance(optimizer, Newton):
-                update_grads = {s.name: s.grad() for s in built.scalars if s.trainable}
-        else:
-            optimizer.step()
     records = []
     entering = [x, *outputs[:-1]]
     for module, before_layer, output, grad in zip(
@@ -233,25 +292,86 @@ def _step(
         record = LayerRecord(output.copy(), np.array(grad, dtype=np.float64))
         if isinstance(module, nn.BatchNorm1d):
             record.batch_mean, record.batch_var = before_layer.mean(0), before_layer.var(0)
+            record.x_hat = (before_layer - record.batch_mean) / np.sqrt(
+                record.batch_var + module.eps
+            )
         records.append(record)
+    return Pass(
+        samples,
+        x,
+        t,
+        records,
+        data_loss + penalty,
+        data_loss,
+        penalty,
+        np.array(loss_grad, dtype=np.float64),
+        params,
+        {s.name: s.grad() for s in built.scalars},
+        tag,
+    )
+
+
+def _recording(built, samples, x, t, variant, tag, passes: list[Pass]) -> Callable[[], float]:
+    """The closure an optimizer calls (look-ahead Nesterov, Newton); its first pass is kept."""
+
+    def closure() -> float:
+        recorded = _pass(built, samples, x, t, variant, tag)
+        if not passes:
+            passes.append(recorded)
+        return recorded.loss
+
+    return closure
+
+
+def _step(
+    built: Built, index: int, samples: list[int], x: np.ndarray, t: np.ndarray, variant: Variant
+) -> StepTrace:
+    model, optimizer = built.model, built.optimizer
+    _set_masks(built, samples)
+    before = {s.name: s.value() for s in built.scalars}
+    state_before = _state(built)
+    main = _pass(built, samples, x, t, variant, update_early=variant.update_before_backprop)
+    if variant.update_before_backprop:  # the weights already moved inside the backward pass
+        for scalar in built.scalars:
+            scalar.param.data[scalar.index] = before[scalar.name]
+        main.grads = {s.name: s.grad() for s in built.scalars}
+        for scalar in built.scalars:
+            if scalar.trainable:
+                scalar.param.data[scalar.index] -= optimizer.lr * main.grads[scalar.name]
+    grads = main.grads
+    if variant.negate_gradients:
+        for param in model.parameters():
+            param.grad *= -1
+    lookahead: list[Pass] = []
+    if not variant.update_before_backprop:
+        if isinstance(optimizer, SGD) and optimizer.nesterov == "lookahead":
+            optimizer.step(_recording(built, samples, x, t, variant, "~", lookahead))
+        elif isinstance(optimizer, Newton):
+            optimizer.step(_recording(built, samples, x, t, variant, "", []))
+        else:
+            optimizer.step()
+    if variant.round_decimals is not None:
+        for scalar in built.scalars:
+            scalar.param.data[scalar.index] = round(scalar.value(), variant.round_decimals)
     hessian = optimizer.last_hessian if isinstance(optimizer, Newton) else None
     return StepTrace(
-        hessian=None if hessian is None else hessian.copy(),
         index=index,
         samples=samples,
         inputs=x,
         targets=t,
-        layers=records,
-        loss=data_loss + penalty,
-        data_loss=data_loss,
-        penalty=penalty,
-        loss_grad=np.array(loss_grad, dtype=np.float64),
+        layers=main.layers,
+        loss=main.loss,
+        data_loss=main.data_loss,
+        penalty=main.penalty,
+        loss_grad=main.loss_grad,
         params_before=before,
         grads=grads,
         params_after={s.name: s.value() for s in built.scalars},
         state_before=state_before,
         state=_state(built),
-        update_grads=update_grads,
+        update_grads=lookahead[0].grads if lookahead else None,
+        hessian=None if hessian is None else hessian.copy(),
+        lookahead=lookahead[0] if lookahead else None,
     )
 
 

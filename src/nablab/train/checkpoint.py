@@ -15,13 +15,15 @@ from typing import Any
 import numpy as np
 
 from nablab._io import read_npz, write_atomic
+from nablab.errors import NablabError
 from nablab.nn import Module
 from nablab.optim import Optimizer
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: optimizer state per parameter, masks, the run's config and data
+TRAINER_KEYS = ("epoch", "global_step", "samples_seen", "history", "rng", "callbacks")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(NablabError):
     """A checkpoint that does not fit the model or optimizer it is loaded into."""
 
 
@@ -56,17 +58,43 @@ def save_checkpoint(
     return write_atomic(path, buffer.getvalue())
 
 
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """A checkpoint's metadata (its format checked), without loading the arrays."""
+    path = Path(path)
+    arrays = read_npz(path, CheckpointError, "checkpoint")
+    return _meta(path, arrays)
+
+
+def _meta(path: Path, arrays: dict) -> dict[str, Any]:
+    if "meta" not in arrays:
+        raise CheckpointError(f"{path}: not a nablab checkpoint (no 'meta' entry)")
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+    except json.JSONDecodeError:
+        raise CheckpointError(f"{path}: the checkpoint's metadata is damaged") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: the checkpoint's metadata is damaged")
+    version = meta.get("format")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {version}, this version of nablab reads format "
+            f"{FORMAT_VERSION}; start the run again"
+        )
+    return meta
+
+
 def load_checkpoint(path: str | Path, model: Module, optimizer: Optimizer) -> dict[str, Any]:
     """Load a checkpoint into ``model`` and ``optimizer`` and return its metadata."""
     path = Path(path)
     arrays = read_npz(path, CheckpointError, "checkpoint")
-    if "meta" not in arrays:
-        raise CheckpointError(f"{path}: not a nablab checkpoint (no 'meta' entry)")
-    meta = json.loads(str(arrays.pop("meta")))
+    meta = _meta(path, arrays)
     model_state = {k[len("model.") :]: v for k, v in arrays.items() if k.startswith("model.")}
     optimizer_state = {
         k[len("optimizer.") :]: v for k, v in arrays.items() if k.startswith("optimizer.")
     }
+    for name, value in {**model_state, **optimizer_state}.items():
+        if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
+            raise CheckpointError(f"{path}: {name} holds non-finite values")
     try:
         model.load_state_dict(model_state)
         optimizer.load_state_dict(optimizer_state)

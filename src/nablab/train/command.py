@@ -3,14 +3,15 @@ write, print. The work itself is :func:`nablab.train.run.run_training`."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 from nablab.nn.summary import summary
-from nablab.train.checkpoint import CheckpointError
+from nablab.train.checkpoint import CheckpointError, read_meta
 from nablab.train.config import ConfigError, TrainConfig, check_config
 from nablab.train.run import build_model, load_data, run_training
-from nablab.train.rundir import CHECKPOINT, RUN_FILES, write_run
+from nablab.train.rundir import CHECKPOINT, RUN_FILES, run_lock, write_run
 
 SHOWN_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
 
@@ -38,30 +39,55 @@ def summary_command(config: TrainConfig) -> int:
     return 0
 
 
+def stored_config(checkpoint: Path, config: TrainConfig, given: set[str]) -> TrainConfig:
+    """The configuration a checkpoint was made with, with the flags given now on top (a
+    resumed run repeats its settings; a changed one is refused later, naming the change)."""
+    stored = read_meta(checkpoint).get("config")
+    if not isinstance(stored, dict):
+        raise CheckpointError(f"{checkpoint}: the checkpoint does not record its configuration")
+    values = {name: stored[name] for name in TrainConfig.field_names() if name in stored}
+    if isinstance(values.get("hidden"), list):
+        values["hidden"] = tuple(values["hidden"])
+    values.update(
+        {name: getattr(config, name) for name in given if name in TrainConfig.field_names()}
+    )
+    return TrainConfig(**values)
+
+
 def train_command(
-    config: TrainConfig, out: str | None = None, resume: bool = False, progress: bool = True
+    config: TrainConfig,
+    out: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    given: set[str] | None = None,
 ) -> int:
     """Train, write the run's files into ``out`` and print the final metrics. Exit code 0, 1
-    when training diverged, 2 for bad flags or files."""
+    when training diverged, 2 for bad flags or files. With ``resume``, flags not ``given``
+    come from the checkpoint."""
     try:
-        check_config(config)
         _check_out(out, resume)
-        splits = load_data(config)
         folder = Path(out) if out else None
+        checkpoint = str(folder / CHECKPOINT) if folder else None
+        if resume:
+            config = stored_config(Path(checkpoint), config, set(given or ()))
+        check_config(config)
+        splits = load_data(config)
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
-        checkpoint = str(folder / CHECKPOINT) if folder else None
-        result = run_training(
-            config,
-            progress=progress,
-            checkpoint=checkpoint,
-            resume=checkpoint if resume else None,
-            splits=splits,
-        )
+        with contextlib.ExitStack() as stack:
+            if folder is not None:
+                stack.enter_context(run_lock(folder))
+            result = run_training(
+                config,
+                progress=progress,
+                checkpoint=checkpoint,
+                resume=checkpoint if resume else None,
+                splits=splits,
+            )
+            if folder is not None:
+                write_run(result, folder)
     except (ConfigError, CheckpointError) as error:
         return _error("train", error)
-    if folder is not None:
-        write_run(result, folder)
     lines = [
         f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}"
         for key, value in result.metrics.items()

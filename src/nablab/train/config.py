@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, fields
 
 from nablab.data.datasets import LOADERS
+from nablab.errors import NablabError
 from nablab.init import INITIALIZERS
 from nablab.nn.activations import ACTIVATIONS, hidden_activations
 from nablab.optim.registry import OPTIMIZERS, SCHEDULES, training_names
@@ -19,7 +20,7 @@ from nablab.registry import Registry
 DTYPES = ("float32", "float64")
 
 
-class ConfigError(ValueError):
+class ConfigError(NablabError):
     """A bad setting of a run: one line naming the flag, exit code 2 from the command line."""
 
 

@@ -19,7 +19,12 @@ from nablab.data.datasets import Dataset
 from nablab.nn import CrossEntropyLoss, Loss, Module
 from nablab.optim import Optimizer
 from nablab.train.callbacks import Callback, ProgressBar
-from nablab.train.checkpoint import load_checkpoint, save_checkpoint
+from nablab.train.checkpoint import (
+    TRAINER_KEYS,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
 from nablab.train.history import Finding, History
 
 Arrays = tuple[np.ndarray, np.ndarray]
@@ -83,9 +88,12 @@ class Trainer:
         drop_last: bool,
         callbacks: list[Callback],
         grad_norm_every: int,
+        compiled: bool = True,
         augment: Augment | None = None,
     ) -> None:
         self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.compiled = compiled
+        self.checkpoint_meta: dict[str, Any] = {}
         self.x, self.y, self.val = x, y, val
         self.epochs, self.batch_size = epochs, batch_size
         self.shuffle, self.drop_last = shuffle, drop_last
@@ -124,11 +132,17 @@ class Trainer:
                 "rng": self.rng.bit_generator.state,
                 "augment_rng": self.augment_rng.bit_generator.state,
                 "callbacks": [c.state_dict() for c in self.callbacks],
+                **self.checkpoint_meta,
             },
         )
 
     def restore(self, path) -> None:
         meta = load_checkpoint(path, self.model, self.optimizer)
+        missing = [key for key in TRAINER_KEYS if key not in meta]
+        if missing:
+            raise CheckpointError(
+                f"{path}: not a training checkpoint (its metadata lacks {missing})"
+            )
         self.epoch = meta["epoch"]
         self.global_step, self.samples_seen = meta["global_step"], meta["samples_seen"]
         self.history = History.from_state(meta["history"])
@@ -163,6 +177,42 @@ class Trainer:
         )
         self.stop = True
 
+    def _compiled_epoch(self, plan) -> tuple[float, int, int]:
+        """The epoch through :mod:`nablab.train.compiled`: the same batches, losses, updates
+        and bookkeeping as the loop below, in one compiled call."""
+        n = len(self.x)
+        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        losses, correct, done, norms = plan.run(
+            self.x,
+            self.y,
+            order,
+            self.batch_size,
+            self.drop_last,
+            self.global_step,
+            self.grad_norm_every,
+        )
+        total, seen, right = 0.0, 0, 0
+        history = self.history
+        for k in range(done):
+            count = min(self.batch_size, n - k * self.batch_size)
+            self.global_step += 1
+            self.samples_seen += count
+            total += float(losses[k]) * count
+            seen += count
+            right += int(correct[k])
+            history.step_loss.append(float(losses[k]))
+            history.step_lr.append(self.optimizer.lr)
+            if self.global_step % self.grad_norm_every == 0:
+                history.grad_norm_steps.append(self.global_step)
+                for (name, _), value in zip(self.weight_params, norms[k], strict=True):
+                    history.grad_norms.setdefault(name, []).append(float(value))
+        if self.classify and seen:
+            self.running_accuracy = right / seen
+        steps = len(losses)
+        if done < steps:
+            self._stop_non_finite(float(losses[done]))
+        return total, seen, right
+
     def run_epoch(self) -> dict[str, Any]:
         model, loss, optimizer = self.model, self.loss, self.optimizer
         x, y, size = self.x, self.y, self.batch_size
@@ -171,7 +221,17 @@ class Trainer:
         augment, augment_rng = self.augment, self.augment_rng
         started = time.perf_counter()
         total, seen, correct = 0.0, 0, 0
-        for xb, yb in batches(x, y, size, self.shuffle, self.rng, self.drop_last):
+        plan = None
+        if self.compiled and self.classify and augment is None:  # augmenting sees each batch
+            from nablab.train.compiled import plan as compiled_plan
+
+            plan = compiled_plan(model, loss, optimizer, y, step_hooks)
+        if plan is not None:
+            total, seen, correct = self._compiled_epoch(plan)
+        batches_left = (
+            () if plan is not None else batches(x, y, size, self.shuffle, self.rng, self.drop_last)
+        )
+        for xb, yb in batches_left:
             if augment is not None:
                 xb = augment(xb, augment_rng)
             out = model.forward(xb)
@@ -228,6 +288,8 @@ def fit(
     grad_norm_every: int = 10,
     checkpoint: str | None = None,
     resume: str | None = None,
+    compiled: bool = True,
+    checkpoint_meta: dict[str, Any] | None = None,
     augment: Augment | None = None,
 ) -> History:
     """Train ``model`` on ``train`` for ``epochs`` epochs of mini-batches and return the
@@ -238,10 +300,18 @@ def fit(
     bit-identical parameters to an uninterrupted one. A non-finite loss stops training at once
     and records a ``divergence`` finding.
 
+    ``checkpoint_meta`` is stored in every checkpoint beside the run's own state (a run's
+    configuration, a fingerprint of its data).
+
+    With ``compiled=True`` (the default) an epoch of a plain MLP classifier runs as one
+    compiled function when numba is available and nothing needs to see each step (see
+    :mod:`nablab.train.compiled`); the results agree with the module-by-module engine to
+    rounding. ``compiled=False`` always uses the engine.
+
     ``augment(x_batch, rng)`` transforms every training batch before the forward pass (never
-    the validation data), with a generator of its own drawn from ``seed``: for images stored as
-    rows use :class:`nablab.data.OnFlatImages` (``OnFlatImages(RandomAffine(shift=1),
-    (8, 8))``).
+    the validation data), with a generator of its own drawn from ``seed``, so an epoch runs
+    through the engine: for images stored as rows use :class:`nablab.data.OnFlatImages`
+    (``OnFlatImages(RandomAffine(shift=1), (8, 8))``).
     """
     if augment is not None and not callable(augment):
         raise TypeError(f"fit: augment must be a function of (x_batch, rng), got {type(augment)}")
@@ -266,8 +336,10 @@ def fit(
         drop_last,
         callbacks,
         grad_norm_every,
+        compiled,
         augment,
     )
+    trainer.checkpoint_meta = dict(checkpoint_meta or {})
     if resume is not None:
         trainer.restore(resume)
     model.train()

@@ -7,6 +7,9 @@ writes a run's folder and :mod:`nablab.train.command` is the command line around
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -17,7 +20,7 @@ from nablab import data, nn
 from nablab.optim.optimizer import Optimizer
 from nablab.optim.registry import OPTIMIZERS, make_optimizer, make_schedule
 from nablab.train.callbacks import Callback, EarlyStopping, LRSchedule
-from nablab.train.config import ConfigError, TrainConfig, check_config
+from nablab.train.config import ConfigError, TrainConfig, check_config, flag
 from nablab.train.diagnostics import Diagnostics
 from nablab.train.history import History, history_html
 from nablab.train.loop import evaluate, fit
@@ -53,6 +56,7 @@ def load_data(config: TrainConfig) -> Splits:
             dataset = data.read_file(config.data, config.labels).astype(dtype)
     except data.DataFileError as error:
         raise ConfigError(str(error)) from None
+    _check_labels(config.data, dataset.y)
     x_train, y_train, x_val, y_val = data.train_val_split(
         dataset.x, dataset.y, config.val_fraction, config.seed
     )
@@ -90,6 +94,52 @@ def build_augmentation(config: TrainConfig, splits: Splits) -> data.OnFlatImages
         )
     transforms = make_augmentation(parse_augment(config.augment))
     return data.OnFlatImages(transforms, splits.image_shape, splits.scaler)
+
+
+def parameter_count(config: TrainConfig, n_features: int, n_classes: int) -> int:
+    """The number of parameters the config's MLP has (weights, biases, BatchNorm's γ and β)."""
+    widths = (n_features, *config.hidden, n_classes)
+    count = sum(a * b + b for a, b in itertools.pairwise(widths))
+    return count + (2 * sum(config.hidden) if config.batch_norm else 0)
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (physical pages free), or 0 if unknown."""
+    import os
+
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def check_size(config: TrainConfig, splits: Splits) -> None:
+    """Refuse, before allocating, a model whose parameters, gradients and optimizer state
+    (about five copies with Adam) would not fit in the memory available."""
+    count = parameter_count(config, splits.n_features, splits.classes)
+    needed = 5 * count * np.dtype(config.dtype).itemsize
+    available = available_memory()
+    if available and needed > 0.8 * available:
+        raise ConfigError(
+            f"--hidden {','.join(map(str, config.hidden))}: the model has {count:,} parameters "
+            f"(about {needed / 2**30:.1f} GiB with gradients and optimizer state); this machine "
+            f"has {available / 2**30:.1f} GiB available"
+        )
+
+
+def _check_labels(source: str, y: np.ndarray) -> None:
+    """Class labels 0 … K − 1 with at least two classes and no more classes than samples."""
+    present = np.unique(y)
+    if len(present) < 2:
+        raise ConfigError(
+            f"--data {source}: every sample has label {present[0]}; a classifier "
+            "needs at least two classes"
+        )
+    if int(present[-1]) >= len(y):
+        raise ConfigError(
+            f"--data {source}: the largest label is {int(present[-1])} but there "
+            f"are only {len(y)} samples; labels must be class indices 0 … K − 1"
+        )
 
 
 def build_model(config: TrainConfig, n_features: int, n_classes: int) -> nn.Sequential:
@@ -131,6 +181,49 @@ def build_callbacks(config: TrainConfig, optimizer: Optimizer) -> list[Callback]
     if config.diagnostics:
         callbacks.append(Diagnostics(verbose=False, seed=config.seed))
     return callbacks
+
+
+def config_record(config: TrainConfig) -> dict[str, Any]:
+    """The config as JSON stores it (tuples as lists)."""
+    return json.loads(json.dumps(asdict(config)))
+
+
+def fingerprint(splits: Splits) -> str:
+    """A SHA-256 of the training and validation arrays (after standardizing): two runs on the
+    same data have the same fingerprint."""
+    digest = hashlib.sha256()
+    for array in (*splits.train, *splits.val):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:32]
+
+
+# What a resumed run may change: the number of epochs (to train further).
+RESUMABLE = ("epochs",)
+
+
+def check_resume(path: str, meta: dict[str, Any]) -> None:
+    """Refuse to continue a checkpoint made with another configuration or other data, naming
+    what differs."""
+    from nablab.train.checkpoint import CheckpointError, read_meta
+
+    stored = read_meta(path)
+    before, now = stored.get("config"), meta["config"]
+    if not isinstance(before, dict):
+        raise CheckpointError(f"{path}: the checkpoint does not record its configuration")
+    differences = [
+        f"{flag(name)} {before.get(name)!r} in the checkpoint, {value!r} now"
+        for name, value in now.items()
+        if name not in RESUMABLE and before.get(name) != value
+    ]
+    if differences:
+        raise CheckpointError(f"{path}: made with other settings: " + "; ".join(differences))
+    if stored.get("data") != meta["data"]:
+        raise CheckpointError(
+            f"{path}: made with other data (fingerprint "
+            f"{stored.get('data')} in the checkpoint, {meta['data']} now)"
+        )
 
 
 @dataclass
@@ -185,7 +278,11 @@ def run_training(
     given, is the config's data already loaded by :func:`load_data`."""
     check_config(config)
     splits = load_data(config) if splits is None else splits
+    check_size(config, splits)
     augment = build_augmentation(config, splits)
+    meta = {"config": config_record(config), "data": fingerprint(splits)}
+    if resume is not None:
+        check_resume(resume, meta)
     model = build_model(config, splits.n_features, splits.classes)
     optimizer = build_optimizer(config, model)
     loss = nn.CrossEntropyLoss()
@@ -202,6 +299,7 @@ def run_training(
         progress=progress,
         checkpoint=checkpoint,
         resume=resume,
+        checkpoint_meta=meta,
         augment=augment,
     )
     last = history.last

@@ -1,0 +1,1 @@
+"""The solution writer, one module per phase: forward, loss, backward, update."""
