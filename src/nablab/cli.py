@@ -25,12 +25,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _widths(text: str) -> tuple[int, ...]:
+    """``"64,64"`` → (64, 64); ``""`` → () (no hidden layer: logistic regression)."""
     try:
         widths = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated sizes like 64,64, got {text!r}"
         ) from None
+    if not text.strip():
+        return ()
     if not widths or min(widths) < 1:
         raise argparse.ArgumentTypeError(f"sizes must be positive integers, got {text!r}")
     return widths
@@ -79,7 +82,9 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
         "--hidden",
         type=_widths,
         default=defaults.hidden,
-        help=f"{reader('hidden')} hidden widths, default " + ",".join(map(str, defaults.hidden)),
+        help=f"{reader('hidden')} hidden widths, default "
+        + ",".join(map(str, defaults.hidden))
+        + ' ("" for none: softmax logistic regression)',
     )
     parser.add_argument(
         "--channels",
@@ -129,6 +134,7 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from nablab import __version__
+    from nablab.data.augment_spec import describe as augment_help
     from nablab.optim.registry import OPTIMIZERS, SCHEDULES, training_names
     from nablab.solve.schema_help import CHECK_HELP, FORMATS, schema_help
 
@@ -208,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--schedule", choices=SCHEDULES.names(), default="none", help=_listing(SCHEDULES)
     )
     train.add_argument("--patience", type=int, help="early stopping on the validation loss")
+    train.add_argument(
+        "--augment",
+        metavar="K=V,...",
+        help=f"augment training images, e.g. shift=1,rotation=10; {augment_help()}",
+    )
     train.add_argument("--out", help="run folder: history.csv, metrics.json, plots, checkpoint")
     train.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
     train.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")

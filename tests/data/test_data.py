@@ -84,6 +84,7 @@ def test_idx_files_round_trip(tmp_path, compress):
     np.testing.assert_allclose(dataset.x, images[:, None] / 255.0)  # (N, C, H, W)
     assert dataset.input_shape == (1, 4, 3) and dataset.n_features == 12
     np.testing.assert_array_equal(dataset.y, labels)
+    assert dataset.image_shape == (1, 4, 3)  # the images as read
     floats = rng.normal(size=(2, 3)).astype(np.float32)
     (tmp_path / "floats").write_bytes(_idx(floats, 0x0D))
     np.testing.assert_array_equal(data.read_idx(tmp_path / "floats"), floats)
@@ -166,3 +167,18 @@ def test_batches_shuffle_with_a_seed_and_drop_last():
     assert [len(b) for _, b in data.batches(x, y, 4, rng=1, drop_last=True)] == [4, 4]
     ordered = [b for _, b in data.batches(x, y, 5, shuffle=False)]
     np.testing.assert_array_equal(ordered[0], np.arange(5))
+
+
+def test_image_shapes_belong_to_the_dataset():
+    assert data.load("digits").image_shape == (8, 8)
+    assert data.load("digits").astype(np.float64).image_shape == (8, 8)
+    assert data.load("moons").image_shape is None
+    with pytest.raises(ValueError, match=r"image_shape \(3, 3\) holds 9 values, but each sample"):
+        data.Dataset("toy", np.zeros((2, 8)), np.zeros(2, np.int64), image_shape=(3, 3))
+
+
+def test_a_standardizer_over_all_features():
+    x = np.array([[0.0, 1.0], [2.0, 5.0]])
+    scaler = data.Standardizer(per_feature=False).fit(x)
+    assert scaler.mean == 2.0 and scaler.std == pytest.approx(np.std(x))
+    np.testing.assert_allclose(scaler.transform(x), (x - 2.0) / np.std(x))

@@ -7,6 +7,8 @@ import pytest
 
 from nablab import lab
 
+from helpers.lab import assert_figures_labelled
+
 # experiment → the expected outcome of each of its checks, in order (False: the claim is
 # false under these parameters and the experiment must say so)
 EXPECTED = {
@@ -39,26 +41,7 @@ def test_quick_verdicts(results, name):
     result = results[name]
     outcome = tuple(check.holds for check in result.checks)
     assert outcome == EXPECTED[name], [c.line() for c in result.checks]
-    assert result.figures and all(f.axes for f in result.figures)
-    for figure in result.figures:
-        for ax in figure.axes:
-            if ax.get_label() == "<colorbar>":
-                continue
-            twins = ax.get_shared_x_axes().get_siblings(ax)
-            assert any(a.get_title() for a in twins) or figure.get_suptitle(), name
-            assert _label(ax, "x", figure) and _label(ax, "y", figure), (name, ax.get_title())
-
-
-def _label(ax, which: str, figure) -> str:
-    """The axis label of ``ax``, of an axes sharing that axis with it, or of the figure."""
-    shared = ax.get_shared_x_axes() if which == "x" else ax.get_shared_y_axes()
-    twins = ax.get_shared_y_axes() if which == "x" else ax.get_shared_x_axes()
-    for other in [ax, *shared.get_siblings(ax), *twins.get_siblings(ax)]:
-        text = other.get_xlabel() if which == "x" else other.get_ylabel()
-        if text:
-            return text
-    label = figure.get_supxlabel() if which == "x" else figure.get_supylabel()
-    return label
+    assert_figures_labelled(name, result.figures)
 
 
 def test_numbers_match_independent_computations(results):

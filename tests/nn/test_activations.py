@@ -22,6 +22,7 @@ CASES = [
     (nn.Swish, {"beta": 1.7}, lambda x: x * torch.sigmoid(1.7 * x)),
     (nn.Softmax, {}, lambda x: F.softmax(x, dim=-1)),
     (nn.Softmax, {"axis": 0}, lambda x: F.softmax(x, dim=0)),
+    (nn.SELU, {}, F.selu),
 ]
 
 
@@ -80,12 +81,41 @@ def test_float32_in_float32_out(rng, name):
 
 def test_unknown_activation_lists_valid_names():
     with pytest.raises(
-        ValueError, match=r"unknown activation 'gelu' \(did you mean 'relu'\?\); valid: .*relu"
+        ValueError,
+        match=r"unknown activation 'gelu' \(did you mean 'selu' or 'relu'\?\); valid: .*relu",
     ):
         nn.activation("gelu")
 
 
-@pytest.mark.parametrize("cls", [nn.Sigmoid, nn.Tanh, nn.ReLU, nn.LeakyReLU, nn.Swish, nn.Softmax])
+@pytest.mark.parametrize(
+    "cls", [nn.Sigmoid, nn.Tanh, nn.ReLU, nn.LeakyReLU, nn.Swish, nn.SELU, nn.Softmax]
+)
 def test_backward_before_forward(cls):
     with pytest.raises(RuntimeError, match=r"backward\(\) called before forward\(\)"):
         cls().backward(np.ones((1, 2)))
+
+
+def test_selu_matches_torch_at_zero_and_far_out_and_keeps_its_constants():
+    x = np.array([[0.0, -0.0, 1e-12, -1e-12, -40.0, 40.0, -1e-3]])
+    g = np.linspace(0.5, 2.0, x.size)[None, :]
+    module = nn.SELU()
+    y = module(x)
+    xt = tt(x, True)
+    yt = torch.nn.SELU()(xt)
+    yt.backward(tt(g))
+    assert_close(y, nn_(yt))
+    assert_close(module.backward(g), nn_(xt.grad))
+    # the published constants of Klambauer et al. (2017), to double precision
+    assert nn.activations.SELU_SCALE == 1.0507009873554805
+    assert nn.activations.SELU_ALPHA == 1.6732632423543772
+    assert nn.ACTIVATIONS.entry("selu").summary.startswith("y = λx for x > 0, else λα(e^x − 1)")
+    assert "selu" in nn.activations.hidden_activations()
+
+
+def test_selu_with_lecun_weights_keeps_mean_zero_and_variance_one():
+    """The self-normalizing fixed point: 20 layers of width 400 with Var(w) = 1/fan_in."""
+    rng = np.random.default_rng(0)
+    h = rng.normal(size=(2000, 400))
+    for _ in range(20):
+        h = nn.SELU()(h @ rng.normal(0, np.sqrt(1 / 400), size=(400, 400)))
+    assert abs(h.mean()) < 0.05 and abs(h.var() - 1) < 0.1

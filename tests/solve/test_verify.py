@@ -137,3 +137,20 @@ def test_the_verifier_uses_the_engine_not_the_document():
     problems = verify(dataclasses.replace(document, items=items), trace).problems
     assert len(problems) == 3 and all(p.startswith("w5@1") for p in problems)
     assert np.isclose(trace.steps[0].params_after["w5"], 0.35891648, atol=1e-8)
+
+
+def test_a_selu_network_is_worked_out_and_verified():
+    """SELU in the forward pass (λz or λα(eᶻ − 1), by the sign of z) and selu′ in the
+    backward pass, every equation checked against the engine, with the chain rule explained."""
+    from nablab.solve import parse_exercise
+
+    from helpers.solve_helpers import example_data
+
+    spec = example_data("relu_mse")
+    spec["layers"][1]["type"] = "selu"  # z2 < 0: the exponential branch is worked too
+    trace = run(parse_exercise(spec))
+    document = solution_document(trace, ["w11"])
+    assert check_document(document, trace) > 10
+    shown = render(trace, document, "text")
+    assert "selu(z2) = 1.05070099·1.67326324·(exp(−0.5) − 1) = −0.691758188" in shown
+    assert "selu′(z2)" in shown

@@ -1,6 +1,12 @@
 """Data: built-in datasets, users' files, 2-D toy sets, splitting, batching and augmentation."""
 
-from nablab.data.augment import RandomAffine, affine_transform
+from nablab.data.augment import (
+    ElasticDistortion,
+    OnFlatImages,
+    RandomAffine,
+    affine_transform,
+    warp,
+)
 from nablab.data.batching import Standardizer, batches, train_val_split
 from nablab.data.datasets import LOADERS, Dataset, load
 from nablab.data.files import DataFileError, load_csv, load_idx, load_npz, read_file, read_idx
@@ -10,6 +16,8 @@ __all__ = [
     "LOADERS",
     "DataFileError",
     "Dataset",
+    "ElasticDistortion",
+    "OnFlatImages",
     "RandomAffine",
     "Standardizer",
     "affine_transform",
@@ -25,5 +33,6 @@ __all__ = [
     "read_idx",
     "spirals",
     "train_val_split",
+    "warp",
     "xor",
 ]

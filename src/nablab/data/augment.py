@@ -109,6 +109,14 @@ class RandomAffine:
         self.shift, self.rotation, self.scale = float(shift), float(rotation), (low, high)
         self.hflip, self.order, self.fill = float(hflip), order, fill
 
+    def __repr__(self) -> str:
+        parts = [f"shift={self.shift:g}", f"rotation={self.rotation:g}"]
+        if self.scale != (1.0, 1.0):
+            parts.append(f"scale=({self.scale[0]:g}, {self.scale[1]:g})")
+        if self.hflip:
+            parts.append(f"hflip={self.hflip:g}")
+        return f"RandomAffine({', '.join(parts)})"
+
     def __call__(self, images: np.ndarray, rng: RngLike = None) -> np.ndarray:
         images = _check_images(images)
         rng = as_generator(rng)
@@ -122,3 +130,113 @@ class RandomAffine:
                 images[n : n + 1], angle, scale, shift, flip, self.order, self.fill
             )[0]
         return out
+
+
+def warp(
+    images: np.ndarray, displacement: np.ndarray, order: int = 1, fill: float = 0.0
+) -> np.ndarray:
+    """Resample every image at p + Δ(p): ``displacement`` has shape (2, H, W) (rows, columns,
+    in pixels) and is shared by every image (and channel); positions outside read ``fill``."""
+    images = _check_images(images)
+    height, width = images.shape[-2:]
+    displacement = np.asarray(displacement, dtype=np.float64)
+    if displacement.shape != (2, height, width):
+        raise ValueError(
+            f"warp: displacement must have shape (2, {height}, {width}), got {displacement.shape}"
+        )
+    from scipy import ndimage
+
+    rows, columns = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    where = np.stack([rows + displacement[0], columns + displacement[1]])
+    out = np.empty_like(images)
+    for index in np.ndindex(images.shape[:-2]):
+        ndimage.map_coordinates(
+            images[index], where, output=out[index], order=order, mode="constant", cval=fill
+        )
+    return out
+
+
+class ElasticDistortion:
+    """Elastic distortion (Simard, Steinkraus & Platt, 2003), a new field per image.
+
+    Each displacement component (rows, columns) starts as independent U(−1, 1) values per
+    pixel, is smoothed by a Gaussian of standard deviation ``sigma`` pixels (reflecting at the
+    borders) and multiplied by ``alpha`` pixels: Δ = α·(G_σ ∗ U). The output at p samples the
+    input at p + Δ(p) (bilinear for ``order=1``). A small σ gives a near-random field (noise), a
+    large σ a near-constant shift; the paper's digits (28×28) used σ = 4, α = 34. For white
+    noise U the smoothed field has variance ≈ (1/3)/(4πσ²) per component away from the
+    borders, so its typical displacement is about α/(σ·√(12π)) pixels.
+    """
+
+    def __init__(
+        self, alpha: float = 34.0, sigma: float = 4.0, order: int = 1, fill: float = 0.0
+    ) -> None:
+        if not alpha >= 0:
+            raise ValueError(f"ElasticDistortion: alpha must be >= 0 pixels, got {alpha}")
+        if not sigma > 0:
+            raise ValueError(f"ElasticDistortion: sigma must be > 0 pixels, got {sigma}")
+        if order not in range(6):
+            raise ValueError(f"ElasticDistortion: order must be a spline order 0..5, got {order}")
+        self.alpha, self.sigma, self.order, self.fill = float(alpha), float(sigma), order, fill
+
+    def field(self, shape: tuple[int, int], rng: RngLike = None) -> np.ndarray:
+        """One displacement field (2, H, W) for images of ``shape`` (H, W)."""
+        from scipy import ndimage
+
+        noise = as_generator(rng).uniform(-1.0, 1.0, size=(2, *shape))
+        smooth = [
+            ndimage.gaussian_filter(component, self.sigma, mode="reflect") for component in noise
+        ]
+        return self.alpha * np.stack(smooth)
+
+    def __call__(self, images: np.ndarray, rng: RngLike = None) -> np.ndarray:
+        images = _check_images(images)
+        rng = as_generator(rng)
+        out = np.empty_like(images)
+        for n in range(images.shape[0]):
+            field = self.field(images.shape[-2:], rng)
+            out[n] = warp(images[n : n + 1], field, self.order, self.fill)[0]
+        return out
+
+    def __repr__(self) -> str:
+        return f"ElasticDistortion(alpha={self.alpha:g}, sigma={self.sigma:g})"
+
+
+class OnFlatImages:
+    """Apply an image augmentation (``RandomAffine``, ``ElasticDistortion``, or any
+    ``f(images, rng)``) to a batch of flattened images (N, H·W…), as training data are stored:
+    rows are reshaped to (N, *shape), transformed and flattened back.
+
+    With a fitted :class:`~nablab.data.Standardizer`, the rows are standardized features: they
+    are mapped back to pixels first (x·s + μ) and standardized again after the transform, so
+    the ``fill`` of an empty border is a pixel value (0: background), not a standardized one.
+    """
+
+    def __init__(self, transforms, shape: tuple[int, ...], scaler=None) -> None:
+        self.transforms = list(transforms) if isinstance(transforms, list | tuple) else [transforms]
+        self.shape = tuple(int(s) for s in shape)
+        if len(self.shape) not in (2, 3) or min(self.shape) < 1:
+            raise ValueError(
+                f"OnFlatImages: shape must be (H, W) or (C, H, W) with positive sizes, got {shape}"
+            )
+        self.scaler = scaler
+
+    def __call__(self, x: np.ndarray, rng: RngLike = None) -> np.ndarray:
+        size = int(np.prod(self.shape))
+        if x.ndim < 2 or int(np.prod(x.shape[1:])) != size:
+            raise ValueError(
+                f"OnFlatImages: expected samples of {size} = {'×'.join(map(str, self.shape))} "
+                f"pixels, got shape {x.shape}"
+            )
+        rng = as_generator(rng)
+        pixels = x if self.scaler is None else x * self.scaler.std + self.scaler.mean
+        images = pixels.reshape(len(x), *self.shape)
+        for transform in self.transforms:
+            images = transform(images, rng)
+        moved = images.reshape(x.shape)
+        out = moved if self.scaler is None else self.scaler.transform(moved)
+        return out.astype(x.dtype, copy=False)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(t) for t in self.transforms)
+        return f"OnFlatImages([{inner}], shape={self.shape})"

@@ -27,14 +27,20 @@ def train_val_split(
 
 @dataclass
 class Standardizer:
-    """x ↦ (x − μ)/σ with μ and σ per feature from the training data only (σ = 0 → 1)."""
+    """x ↦ (x − μ)/σ with μ and σ per feature from the training data only (σ = 0 → 1).
+
+    ``per_feature=False`` uses one μ and σ over every feature instead: what images that get
+    shifted or rotated need, since a pixel that is almost always blank has σ ≈ 0 and would
+    turn the ink a shift moves into it into a huge input."""
 
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
+    per_feature: bool = True
 
     def fit(self, x: np.ndarray) -> Standardizer:
-        self.mean = x.mean(axis=0)
-        std = x.std(axis=0)
+        axis = 0 if self.per_feature else None
+        self.mean = np.asarray(x.mean(axis=axis), dtype=x.dtype)
+        std = np.asarray(x.std(axis=axis))
         self.std = np.where(std > 0, std, 1.0).astype(x.dtype)
         return self
 

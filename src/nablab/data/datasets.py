@@ -21,11 +21,26 @@ from nablab.registry import Registry
 
 @dataclass(frozen=True)
 class Dataset:
+    """Features ``x`` (one sample per row, or one (C, H, W) image per sample as IDX files are
+    read), labels ``y``, an optional test split, and ``image_shape``: the (H, W) or (C, H, W)
+    each sample is as an image (``None`` when the samples are not images), which image
+    augmentation needs."""
+
     name: str
     x: np.ndarray
     y: np.ndarray
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    image_shape: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        shape = self.image_shape
+        per_sample = math.prod(self.x.shape[1:])
+        if shape is not None and math.prod(shape) != per_sample:
+            raise ValueError(
+                f"Dataset {self.name!r}: image_shape {shape} holds {math.prod(shape)} "
+                f"values, but each sample has {per_sample}"
+            )
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -45,15 +60,18 @@ class Dataset:
         def cast(a):
             return None if a is None else a.astype(dtype, copy=False)
 
-        return Dataset(self.name, cast(self.x), self.y, cast(self.x_test), self.y_test)
+        return Dataset(
+            self.name, cast(self.x), self.y, cast(self.x_test), self.y_test, self.image_shape
+        )
 
 
 def _digits() -> Dataset:
-    """scikit-learn's bundled 8×8 digits: 1797 × 64 pixel intensities 0..16 scaled to [0, 1]."""
+    """scikit-learn's bundled 8×8 digits: 1797 × 64 pixel intensities 0..16 scaled to [0, 1]
+    (each row an 8×8 image, row by row)."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    return Dataset("digits", bunch.data / 16.0, bunch.target.astype(np.int64))
+    return Dataset("digits", bunch.data / 16.0, bunch.target.astype(np.int64), image_shape=(8, 8))
 
 
 # The generator's defaults (mnist1d.data.get_dataset_args), written out so that the cache key

@@ -85,7 +85,10 @@ def load_idx(images: str | Path, labels: str | Path, scale: float | None = 255.0
             f"got shape {x.shape}"
         )
     x = x.astype(np.float64)
-    return Dataset(Path(images).name, x / scale if scale else x, _labels(y, str(labels)))
+    shape = tuple(x.shape[1:]) if x.ndim == 4 else None
+    return Dataset(
+        Path(images).name, x / scale if scale else x, _labels(y, str(labels)), image_shape=shape
+    )
 
 
 def _features(x: np.ndarray, source: str, name: str = "x") -> np.ndarray:
@@ -138,6 +141,7 @@ def load_npz(path: str | Path, x_key: str = "x", y_key: str = "y") -> Dataset:
         if x_test is None
         else _features(x_test, str(path), f"{x_key}_test").reshape(len(x_test), -1),
         None if y_test is None else _labels(y_test, str(path)),
+        tuple(x.shape[1:]) if x.ndim in (3, 4) else None,
     )
 
 

@@ -8,7 +8,14 @@
 numbers and an HTML report; ``nablab lab run --all`` writes one offline lab notebook.
 """
 
-from nablab.lab import optimization, pruning  # noqa: F401  (register the experiments)
+from nablab.lab import (  # noqa: F401  (each topic registers its experiments)
+    initialization,
+    losses,
+    normalization,
+    optimization,
+    pruning,
+    regularization,
+)
 from nablab.lab.experiment import (
     EXPERIMENTS,
     TOPICS,
@@ -16,7 +23,10 @@ from nablab.lab.experiment import (
     Experiment,
     ExperimentError,
     Result,
+    arrange_topics,
     run,
 )
+
+arrange_topics("optimization", "normalization", "regularization", "initialization", "losses")
 
 __all__ = ["EXPERIMENTS", "TOPICS", "Check", "Experiment", "ExperimentError", "Result", "run"]

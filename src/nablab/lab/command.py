@@ -25,13 +25,14 @@ def _error(message: object) -> int:
 def list_command() -> int:
     """The experiments by topic, each with its claim."""
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console(highlight=False)
     for key, title in TOPICS.items():
         console.print(f"[bold]{title}[/bold]")
         for spec in ordered():
             if spec.topic == key:
-                console.print(f"  [bold]{spec.name}[/bold]: {spec.claim}")
+                console.print(f"  [bold]{spec.name}[/bold]: {escape(spec.claim)}")
         console.print()
     console.print("nablab lab show NAME  ·  nablab lab run NAME [--quick] [--set k=v] [--out DIR]")
     return 0
@@ -62,13 +63,15 @@ def _run_one(spec: Experiment, quick: bool, settings: list[str], console) -> Res
 
 
 def _summary(result: Result, console) -> None:
+    from rich.markup import escape  # claims hold brackets such as E[x²]
+
     style = "green" if result.holds else "yellow"
     console.print(
         f"[bold]{result.experiment}[/bold]: [{style}]{result.verdict}[/{style}] "
         f"({result.timings['seconds']:.1f} s)"
     )
     for check in result.checks:
-        console.print(f"  {check.line()}")
+        console.print(f"  {escape(check.line())}")
 
 
 def run_command(

@@ -2,6 +2,7 @@
 
 from nablab.nn.activations import (
     ACTIVATIONS,
+    SELU,
     Identity,
     LeakyReLU,
     ReLU,
@@ -20,6 +21,7 @@ from nablab.nn.module import Module, Parameter, Sequential
 from nablab.nn.noise import NoisyLinear
 from nablab.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm, MeanOnlyBatchNorm1d
 from nablab.nn.penalties import L1Penalty, L2Penalty, Penalty, penalized_parameters
+from nablab.nn.perceptron import Perceptron, Step
 from nablab.nn.pooling import AvgPool1d, AvgPool2d, GlobalAvgPool, MaxPool1d, MaxPool2d
 from nablab.nn.shape import Flatten, Unflatten
 from nablab.nn.store import ParameterStore
@@ -29,6 +31,7 @@ from nablab.nn.transform import GaussianNoise, WeightTransform
 __all__ = [
     "ACTIVATIONS",
     "LOSSES",
+    "SELU",
     "AvgPool1d",
     "AvgPool2d",
     "BCELoss",
@@ -60,11 +63,13 @@ __all__ = [
     "Parameter",
     "ParameterStore",
     "Penalty",
+    "Perceptron",
     "ReLU",
     "Sequential",
     "SiLU",
     "Sigmoid",
     "Softmax",
+    "Step",
     "Summary",
     "Swish",
     "Tanh",

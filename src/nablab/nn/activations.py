@@ -185,6 +185,39 @@ class Swish(Elementwise):
 
 SiLU = Swish
 
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+class SELU(Module):
+    """y = λ·x for x > 0, else λ·α·(e^x − 1);  dL/dx = dL/dy · (λ if x > 0 else λ·α·e^x).
+
+    λ = 1.0507009873554804934… and α = 1.6732632423543772848… (Klambauer et al., 2017) make
+    (mean 0, variance 1) a stable fixed point of a layer's activations when the weights have
+    variance 1/fan_in (LeCun initialization): a self-normalizing network. For x ≤ 0 the
+    derivative is y + λ·α, which is what backward uses (λ·α at x = 0, as in PyTorch).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._y: np.ndarray | None = None
+        self._positive: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._positive = positive = x > 0
+        scale = x.dtype.type(SELU_SCALE)
+        negative = np.expm1(np.minimum(x, 0)) * x.dtype.type(SELU_SCALE * SELU_ALPHA)
+        self._y = y = np.where(positive, x * scale, negative)
+        return y
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        y, positive = self._y, self._positive
+        self._require_forward(y)
+        slope = np.where(
+            positive, y.dtype.type(SELU_SCALE), y + y.dtype.type(SELU_SCALE * SELU_ALPHA)
+        )
+        return grad_out * slope
+
 
 class Softmax(Module):
     """y_i = e^(x_i) / Σ_j e^(x_j) along ``axis`` (computed with the maximum subtracted).
@@ -274,6 +307,12 @@ ACTIVATIONS.add(
     "y = x·σ(βx) (SiLU for β = 1)",
     aliases=("silu",),
     options=(Option("beta", float, 1.0, "the β in σ(βx)"),),
+    hidden=True,
+)
+ACTIVATIONS.add(
+    "selu",
+    SELU,
+    "y = λx for x > 0, else λα(e^x − 1); λ ≈ 1.0507, α ≈ 1.6733 (use LeCun init)",
     hidden=True,
 )
 ACTIVATIONS.add("softmax", Softmax, "y_i = e^(x_i)/Σ_j e^(x_j) over a row", hidden=False)

@@ -7,6 +7,7 @@ from nablab.optim.clip import clip_grad_norm
 from nablab.optim.lr_finder import LRRangeResult, lr_range_test
 from nablab.optim.newton import Newton
 from nablab.optim.optimizer import Optimizer
+from nablab.optim.proximal import L1Proximal, soft_threshold
 from nablab.optim.registry import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
 from nablab.optim.schedules import (
     CosineAnnealingLR,
@@ -30,6 +31,7 @@ __all__ = [
     "AdamW",
     "CosineAnnealingLR",
     "ExponentialLR",
+    "L1Proximal",
     "LRRangeResult",
     "LRScheduler",
     "LinearWarmup",
@@ -43,4 +45,5 @@ __all__ = [
     "lr_range_test",
     "make_optimizer",
     "make_schedule",
+    "soft_threshold",
 ]

@@ -63,6 +63,22 @@ def _swish(module, z, a, z_value, a_value, digits):
     return symbolic, Paren(s_n + bz_n * s_n * Paren(one - s_n))
 
 
+def selu_function(x: float) -> float:
+    """selu(x) = λx for x > 0, else λα(eˣ − 1)."""
+    scale, alpha = nn.activations.SELU_SCALE, nn.activations.SELU_ALPHA
+    return scale * x if x > 0 else scale * alpha * float(np.expm1(x))
+
+
+def selu_derivative(x: float) -> float:
+    """selu′(x) = λ for x > 0, else λα·eˣ (λα at 0, as the engine)."""
+    scale, alpha = nn.activations.SELU_SCALE, nn.activations.SELU_ALPHA
+    return scale if x > 0 else scale * alpha * float(np.exp(x))
+
+
+def _selu(module, z, a, z_value, a_value, digits):
+    return Call("selu′", (z,)), Call("selu′", (num(z_value, digits),))
+
+
 def _identity(module, z, a, z_value, a_value, digits):
     return num(1, digits), num(1, digits)
 
@@ -73,6 +89,7 @@ FORMULAS: dict[type, Formula] = {
     nn.ReLU: _relu,
     nn.LeakyReLU: _leaky,
     nn.Swish: _swish,
+    nn.SELU: _selu,
     nn.Identity: _identity,
 }
 
@@ -126,7 +143,10 @@ def jacobian(
 
 def functions(model: nn.Module) -> dict[str, Callable[[float], float]]:
     """The derivative functions a solution of ``model`` names beyond the standard ones."""
-    return {leaky_name(m): leaky_function(m) for m in model if isinstance(m, nn.LeakyReLU)}
+    named = {leaky_name(m): leaky_function(m) for m in model if isinstance(m, nn.LeakyReLU)}
+    if any(isinstance(m, nn.SELU) for m in model):
+        named.update({"selu": selu_function, "selu′": selu_derivative})
+    return named
 
 
 __all__ = ["FORMULAS", "derivative", "functions", "is_elementwise", "jacobian", "values"]

@@ -24,7 +24,15 @@ from nablab.solve import local
 from nablab.solve.build import Built, build
 from nablab.solve.spec import DropoutLayer, Exercise
 
-ACTIVATION_TYPES = (nn.Sigmoid, nn.Tanh, nn.ReLU, nn.LeakyReLU, nn.Swish, nn.Softmax)
+ACTIVATION_TYPES = (
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.Swish,
+    nn.SELU,
+    nn.Softmax,
+)
 
 
 @dataclass(frozen=True)

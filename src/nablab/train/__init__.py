@@ -1,6 +1,6 @@
 """Training: the loop, callbacks, diagnostics, checkpoints and whole runs from a config."""
 
-from nablab.train.callbacks import Callback, EarlyStopping, LRSchedule, ProgressBar
+from nablab.train.callbacks import Callback, EarlyStopping, LRSchedule, ProgressBar, Proximal
 from nablab.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from nablab.train.config import ConfigError, TrainConfig, check_config
 from nablab.train.diagnostics import Diagnostics
@@ -19,6 +19,7 @@ __all__ = [
     "History",
     "LRSchedule",
     "ProgressBar",
+    "Proximal",
     "RunResult",
     "TrainConfig",
     "Trainer",

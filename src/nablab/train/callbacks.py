@@ -57,6 +57,19 @@ class LRSchedule(Callback):
         self.scheduler.load_state_dict(state)
 
 
+class Proximal(Callback):
+    """Apply a proximal step after every optimizer step (``Proximal(optim.L1Proximal(model,
+    1e-4, opt))`` trains with exact-zero L1)."""
+
+    def __init__(self, proximal) -> None:
+        if not callable(getattr(proximal, "step", None)):
+            raise TypeError(f"Proximal: expected an object with step(), got {type(proximal)}")
+        self.proximal = proximal
+
+    def on_step_end(self, trainer, loss: float) -> None:
+        self.proximal.step()
+
+
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs; with
     ``restore_best`` the model gets the weights of its best epoch back."""

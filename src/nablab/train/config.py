@@ -28,8 +28,11 @@ class ConfigError(NablabError):
 @dataclass
 class TrainConfig:
     """A classifier trained with softmax cross-entropy: a multilayer perceptron
-    (``model="mlp"``, sized by ``hidden``) or a convolutional network (``model="cnn"``, sized
-    by ``channels``, ``kernel_size`` and ``stride``); the other fields apply to both."""
+    (``model="mlp"``, sized by ``hidden``; ``hidden=()`` has no hidden layer: softmax
+    (multinomial logistic) regression) or a convolutional network (``model="cnn"``, sized by
+    ``channels``, ``kernel_size`` and ``stride``); the other fields apply to both.
+    ``augment`` is an image augmentation as text (``"shift=1,rotation=10"``, see
+    :mod:`nablab.data.augment_spec`), for datasets whose samples are images."""
 
     data: str = "digits"
     labels: str | None = None
@@ -55,6 +58,7 @@ class TrainConfig:
     seed: int = 0
     dtype: str = "float32"
     diagnostics: bool = True
+    augment: str | None = None
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -112,6 +116,17 @@ def check_config(config: TrainConfig) -> None:
             raise ConfigError(f"{flag(name)} sizes must be positive integers, got {sizes!r}")
     _number(config, "kernel_size", 1, integer=True)
     _number(config, "stride", 1, integer=True)
+    if config.augment is not None:
+        from nablab.data.augment_spec import parse_augment
+
+        if not isinstance(config.augment, str):
+            raise ConfigError(
+                f"--augment must be text like shift=1,rotation=10, got {config.augment!r}"
+            )
+        try:
+            parse_augment(config.augment)
+        except ValueError as error:
+            raise ConfigError(f"--augment: {error}") from None
     _choice(config, "activation", ACTIVATIONS, hidden_activations())
     _choice(config, "init", INITIALIZERS)
     _choice(config, "optimizer", OPTIMIZERS, training_names())

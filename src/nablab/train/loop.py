@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from nablab.train.checkpoint import (
 from nablab.train.history import Finding, History
 
 Arrays = tuple[np.ndarray, np.ndarray]
+Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
 def _arrays(data: Arrays | Dataset, what: str) -> Arrays:
@@ -88,6 +89,7 @@ class Trainer:
         callbacks: list[Callback],
         grad_norm_every: int,
         compiled: bool = True,
+        augment: Augment | None = None,
     ) -> None:
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.compiled = compiled
@@ -98,6 +100,9 @@ class Trainer:
         self.callbacks = callbacks
         self.grad_norm_every = grad_norm_every
         self.rng = np.random.default_rng(seed)
+        self.augment = augment
+        # a stream of its own, so augmenting leaves the batch order of the same seed unchanged
+        self.augment_rng = np.random.default_rng([seed, 1])
         self.history = History()
         self.epoch = 0
         self.global_step = 0
@@ -125,6 +130,7 @@ class Trainer:
                 "samples_seen": self.samples_seen,
                 "history": self.history.state(),
                 "rng": self.rng.bit_generator.state,
+                "augment_rng": self.augment_rng.bit_generator.state,
                 "callbacks": [c.state_dict() for c in self.callbacks],
                 **self.checkpoint_meta,
             },
@@ -141,6 +147,8 @@ class Trainer:
         self.global_step, self.samples_seen = meta["global_step"], meta["samples_seen"]
         self.history = History.from_state(meta["history"])
         self.rng.bit_generator.state = meta["rng"]
+        if "augment_rng" in meta:
+            self.augment_rng.bit_generator.state = meta["augment_rng"]
         for callback, state in zip(self.callbacks, meta["callbacks"], strict=False):
             callback.load_state_dict(state)
 
@@ -210,10 +218,11 @@ class Trainer:
         x, y, size = self.x, self.y, self.batch_size
         step_hooks = [c.on_step_end for c in self.callbacks if hasattr(c, "on_step_end")]
         step_loss, step_lr = self.history.step_loss, self.history.step_lr
+        augment, augment_rng = self.augment, self.augment_rng
         started = time.perf_counter()
         total, seen, correct = 0.0, 0, 0
         plan = None
-        if self.compiled and self.classify:
+        if self.compiled and self.classify and augment is None:  # augmenting sees each batch
             from nablab.train.compiled import plan as compiled_plan
 
             plan = compiled_plan(model, loss, optimizer, y, step_hooks)
@@ -223,6 +232,8 @@ class Trainer:
             () if plan is not None else batches(x, y, size, self.shuffle, self.rng, self.drop_last)
         )
         for xb, yb in batches_left:
+            if augment is not None:
+                xb = augment(xb, augment_rng)
             out = model.forward(xb)
             value = loss.forward(out, yb)
             if not math.isfinite(value):
@@ -279,6 +290,7 @@ def fit(
     resume: str | None = None,
     compiled: bool = True,
     checkpoint_meta: dict[str, Any] | None = None,
+    augment: Augment | None = None,
 ) -> History:
     """Train ``model`` on ``train`` for ``epochs`` epochs of mini-batches and return the
     :class:`History`.
@@ -295,7 +307,14 @@ def fit(
     compiled function when numba is available and nothing needs to see each step (see
     :mod:`nablab.train.compiled`); the results agree with the module-by-module engine to
     rounding. ``compiled=False`` always uses the engine.
+
+    ``augment(x_batch, rng)`` transforms every training batch before the forward pass (never
+    the validation data), with a generator of its own drawn from ``seed``, so an epoch runs
+    through the engine: for images stored as rows use :class:`nablab.data.OnFlatImages`
+    (``OnFlatImages(RandomAffine(shift=1), (8, 8))``).
     """
+    if augment is not None and not callable(augment):
+        raise TypeError(f"fit: augment must be a function of (x_batch, rng), got {type(augment)}")
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"fit: epochs and batch_size must be >= 1, got {epochs}, {batch_size}")
     x, y = _arrays(train, "train")
@@ -318,6 +337,7 @@ def fit(
         callbacks,
         grad_norm_every,
         compiled,
+        augment,
     )
     trainer.checkpoint_meta = dict(checkpoint_meta or {})
     if resume is not None:

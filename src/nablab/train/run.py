@@ -30,8 +30,9 @@ Arrays = tuple[np.ndarray, np.ndarray]
 
 @dataclass
 class Splits:
-    """A dataset's name, one sample's shape and its standardized training, validation and test
-    arrays."""
+    """A dataset's name, one sample's shape, its standardized training, validation and test
+    arrays, the shape of its images (``None`` when its samples are not images) and the fitted
+    standardizer."""
 
     name: str
     input_shape: tuple[int, ...]
@@ -39,6 +40,8 @@ class Splits:
     train: Arrays
     val: Arrays
     test: Arrays | None
+    image_shape: tuple[int, ...] | None = None
+    scaler: data.Standardizer | None = None
 
     @property
     def n_features(self) -> int:
@@ -48,7 +51,9 @@ class Splits:
 
 def load_data(config: TrainConfig) -> Splits:
     """Training, validation and (where the dataset has one) test arrays, standardized with the
-    statistics of the training part only."""
+    statistics of the training part only: per feature, or, when the run augments its images,
+    by one mean and standard deviation over all pixels (a shift moves ink into pixels that are
+    almost always blank, whose own standard deviation is near zero)."""
     dtype = np.dtype(config.dtype)
     try:
         if config.data in data.LOADERS:
@@ -62,8 +67,10 @@ def load_data(config: TrainConfig) -> Splits:
         dataset.x, dataset.y, config.val_fraction, config.seed
     )
     x_test, y_test = dataset.x_test, dataset.y_test
+    scaler = None
     if config.standardize:
-        scaler = data.Standardizer().fit(x_train)
+        # augmented images move ink between pixels: standardize by one mean and std then
+        scaler = data.Standardizer(per_feature=config.augment is None).fit(x_train)
         x_train, x_val = scaler.transform(x_train), scaler.transform(x_val)
         x_test = None if x_test is None else scaler.transform(x_test)
     test = None if x_test is None else (x_test, y_test)
@@ -74,7 +81,25 @@ def load_data(config: TrainConfig) -> Splits:
         (x_train, y_train),
         (x_val, y_val),
         test,
+        dataset.image_shape,
+        scaler,
     )
+
+
+def build_augmentation(config: TrainConfig, splits: Splits) -> data.OnFlatImages | None:
+    """The configured image augmentation on the training rows (undoing the standardization
+    around it), or ``None``; a dataset whose samples are not images is a ``ConfigError``."""
+    if config.augment is None:
+        return None
+    from nablab.data.augment_spec import make_augmentation, parse_augment
+
+    if splits.image_shape is None:
+        raise ConfigError(
+            f"--augment: the samples of {splits.name!r} are not images (no image shape); "
+            "augmentation needs image data such as digits or IDX images"
+        )
+    transforms = make_augmentation(parse_augment(config.augment))
+    return data.OnFlatImages(transforms, splits.image_shape, splits.scaler)
 
 
 def parameter_count(config: TrainConfig, input_shape: tuple[int, ...] | int, n_classes: int) -> int:
@@ -257,6 +282,7 @@ def run_training(
     check_config(config)
     splits = load_data(config) if splits is None else splits
     check_size(config, splits)
+    augment = build_augmentation(config, splits)
     meta = {"config": config_record(config), "data": fingerprint(splits)}
     if resume is not None:
         check_resume(resume, meta)
@@ -277,6 +303,7 @@ def run_training(
         checkpoint=checkpoint,
         resume=resume,
         checkpoint_meta=meta,
+        augment=augment,
     )
     last = history.last
     metrics: dict[str, Any] = {

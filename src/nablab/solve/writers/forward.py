@@ -123,6 +123,19 @@ def swish(w: Writer, p: Pass, position: int, module: nn.Swish) -> None:
     _elementwise(w, p, position, formula)
 
 
+@FORWARD.register(nn.SELU)
+def selu(w: Writer, p: Pass, position: int, module: nn.SELU) -> None:
+    """a = selu(z) = λz for z > 0, else λα(eᶻ − 1)."""
+    scale, alpha = w.n(nn.activations.SELU_SCALE), w.n(nn.activations.SELU_ALPHA)
+
+    def formula(z, v):
+        if v > 0:
+            return Call("selu", (z,)), scale * w.n(v)
+        return Call("selu", (z,)), scale * alpha * Paren(Call("exp", (w.n(v),)) - w.n(1))
+
+    _elementwise(w, p, position, formula)
+
+
 @FORWARD.register(nn.Identity)
 def identity(w: Writer, p: Pass, position: int, module: nn.Module) -> None:
     """a = z."""
