@@ -42,6 +42,7 @@ class Option:
     choices: tuple[Any, ...] | None = None
     aliases: tuple[str, ...] = ()
     item_kind: type = float
+    max_items: int = 32  # the longest a list option may be
 
     def describe(self) -> str:
         """``momentum in [0, 1] (default 0)`` and the like."""
@@ -69,6 +70,10 @@ class Option:
         if self.kind in (list, tuple):
             if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
                 raise ValueError(f"{owner}: {self.name} must be a non-empty list, got {value!r}")
+            if len(value) > self.max_items:
+                raise ValueError(
+                    f"{owner}: {self.name} takes at most {self.max_items} values, got {len(value)}"
+                )
             item = replace(self, kind=self.item_kind)
             return tuple(item.check(v, owner) for v in value)
         if self.choices is not None:

@@ -98,6 +98,11 @@ def _features(x: np.ndarray, source: str, name: str = "x") -> np.ndarray:
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise DataFileError(f"{source}: {name} must be numbers, got dtype {x.dtype}")
     x = x.astype(np.float64)
+    if x.ndim < 2 or len(x) == 0 or x[0].size == 0:
+        raise DataFileError(
+            f"{source}: {name} holds no samples or no features (shape "
+            f"{x.shape}); expected one row of numbers per sample"
+        )
     bad = ~np.isfinite(x)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -112,6 +117,8 @@ def _labels(y: np.ndarray, source: str) -> np.ndarray:
         raise DataFileError(f"{source}: labels are complex; they must be class indices")
     if y.ndim != 1:
         raise DataFileError(f"{source}: labels must be one-dimensional, got shape {y.shape}")
+    if len(y) == 0:
+        raise DataFileError(f"{source}: there are no labels (no samples)")
     if not np.all(np.isfinite(y)) or not np.all(np.equal(np.mod(y, 1), 0)) or y.min() < 0:
         raise DataFileError(f"{source}: labels must be non-negative integers (class indices)")
     return y.astype(np.int64)

@@ -115,7 +115,7 @@ def adaptive_step_sizes(params):
     "and its first steps are mis-sized by (1 − β₁)/√(1 − β₂); the correction removes both.",
     (
         Option("steps", int, 60, "steps of the stream", 5, 10000),
-        Option("coordinates", int, 20000, "independent streams averaged (Monte Carlo)", 100),
+        Option("coordinates", int, 20000, "independent streams averaged (Monte Carlo)", 100, 10**6),
         Option("beta1", float, 0.9, "β₁", 0.0, 1.0, high_open=True),
         Option("beta2", float, 0.999, "β₂", 0.0, 1.0, high_open=True),
         Option("mean", float, 1.0, "the gradients' mean"),
