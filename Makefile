@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench clean mutation
+.PHONY: demo test lint fuzz bench clean mutation
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ mutation: $(VENV)/.installed-test
 	rm -rf mutants
 	NABLAB_KERNELS=numpy $(BIN)/mutmut run --max-children 2
 	$(BIN)/mutmut results --all true | tail -n 40
+
+# The long part of the fuzzing suite: many more mutated files, flags and parameters, and twenty
+# training runs killed with SIGKILL and resumed.
+fuzz: $(VENV)/.installed-test
+	NABLAB_FUZZ_EXAMPLES=500 NABLAB_KILL_ROUNDS=20 $(BIN)/python -m pytest tests/fuzz
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks

@@ -428,16 +428,73 @@ def _check_modelling(exercise: Exercise, problems: list[str]) -> None:
                 )
 
 
+# What a worked solution can sensibly show, checked before anything is built: every scalar
+# parameter gets its own equations, and every sample of every step its forward pass.
+MAX_VALUES = 100_000  # numbers and names in the file, YAML aliases expanded
+MAX_PARAMETERS = 5_000  # weights, biases, γ and β
+MAX_SAMPLE_STEPS = 20_000  # samples × steps (per_sample: one update per sample)
+
+
+def _count_values(data: Any, limit: int) -> int:
+    """How many scalars ``data`` holds with every alias expanded, counting at most to
+    ``limit`` + 1 (an alias bomb is stopped without being walked)."""
+    count, stack = 0, [data]
+    while stack and count <= limit:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        else:
+            count += 1
+    return count
+
+
+def _size_problems(exercise: Exercise) -> list[str]:
+    problems = []
+    parameters = 0
+    for layer in exercise.layers:
+        if isinstance(layer, LinearLayer) and layer.weights and layer.weights[0]:
+            units = len(layer.weights[0])
+            bias = 0 if layer.bias is None else units if isinstance(layer.bias, list) else 1
+            parameters += len(layer.weights) * units + bias
+        elif isinstance(layer, BatchNormLayer):
+            parameters += 2 * len(layer.gamma or ())
+    if parameters > MAX_PARAMETERS:
+        problems.append(
+            f"layers: {parameters:,} parameters; a worked solution shows at most {MAX_PARAMETERS:,}"
+        )
+    work = exercise.n_samples * exercise.steps
+    if work > MAX_SAMPLE_STEPS:
+        problems.append(
+            f"steps: {exercise.n_samples} samples × {exercise.steps} steps = "
+            f"{work:,} forward passes; a worked solution shows at most "
+            f"{MAX_SAMPLE_STEPS:,}"
+        )
+    return problems
+
+
 def parse_exercise(data: Any, source: str = "exercise") -> Exercise:
     """Validate parsed YAML (a mapping) into an ``Exercise`` or raise ``ExerciseError``."""
     if not isinstance(data, dict):
         raise ExerciseError(
             [f"(top level): expected a mapping of keys, got {type(data).__name__}"], source
         )
+    if _count_values(data, MAX_VALUES) > MAX_VALUES:
+        raise ExerciseError(
+            [
+                f"(top level): the file holds more than {MAX_VALUES:,} values (YAML aliases "
+                "expanded); an exercise is small"
+            ],
+            source,
+        )
     try:
         exercise = Exercise.model_validate(data)
     except ValidationError as error:
         raise ExerciseError(_pydantic_problems(error), source) from None
+    problems = _size_problems(exercise)
+    if problems:
+        raise ExerciseError(problems, source)
     problems = _cross_check(exercise)
     if problems:
         raise ExerciseError(problems, source)
