@@ -1,5 +1,10 @@
 """Rendering a solution document: plain or rich text, Markdown with LaTeX, HTML with MathML,
-and the JSON contract (built from the trace, not the document)."""
+and the JSON contract (built from the trace, not the document).
+
+Headings and sentences are :class:`~nablab.i18n.Message` objects, rendered in the language in
+force (``nablab.i18n.using("fa")``); a Persian page is right-to-left with a Persian font stack
+while every equation stays left-to-right, and Persian digits (``--digits fa``) reach the prose
+only, never a formula."""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import json
 from html import escape
 from typing import Any
 
+from nablab import i18n
+from nablab.i18n import localized
 from nablab.solve import expr
 from nablab.solve.document import Document, Equation, Heading, Para
 from nablab.solve.schema_help import FORMATS
@@ -27,9 +34,10 @@ def to_text(document: Document) -> str:
     lines = [document.title, "=" * len(document.title), ""]
     for item in document.items:
         if isinstance(item, Heading):
-            lines += ["", item.text, "-" * len(item.text)]
+            text = localized(item.text)
+            lines += ["", text, "-" * len(text)]
         elif isinstance(item, Para):
-            lines.append(item.text)
+            lines.append(localized(item.text))
         else:
             lines.append("  " + equation_text(item))
     return "\n".join(lines) + "\n"
@@ -44,9 +52,9 @@ def print_rich(document: Document, console) -> None:
     for item in document.items:
         if isinstance(item, Heading):
             console.print()
-            console.print(f"[bold cyan]{rich_escape(item.text)}")
+            console.print(f"[bold cyan]{rich_escape(localized(item.text))}")
         elif isinstance(item, Para):
-            console.print(f"[dim]{rich_escape(item.text)}", soft_wrap=True)
+            console.print(f"[dim]{rich_escape(localized(item.text))}", soft_wrap=True)
         else:
             parts = [expr.text(p) for p in item.parts]
             body = (
@@ -73,9 +81,9 @@ def to_markdown(document: Document) -> str:
     lines = [f"# {document.title}", ""]
     for item in document.items:
         if isinstance(item, Heading):
-            lines += [f"{'#' * item.level} {item.text}", ""]
+            lines += [f"{'#' * item.level} {localized(item.text)}", ""]
         elif isinstance(item, Para):
-            lines += [item.text, ""]
+            lines += [localized(item.text), ""]
         else:
             lines += ["$$", _latex_equation(item), "$$", ""]
     return "\n".join(lines)
@@ -109,8 +117,8 @@ def _mathml_equation(equation: Equation) -> str:
     links = [parts[0] + (relation + parts[1] if len(parts) > 1 else "")]
     links += ["<mo>=</mo>" + part for part in parts[2:]]
     return "".join(
-        f'<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline"><mrow>{link}</mrow>'
-        "</math>"
+        f'<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline" dir="ltr"><mrow>'
+        f"{link}</mrow></math>"
         for link in links
     )
 
@@ -119,32 +127,41 @@ def _html_body(document: Document) -> list[str]:
     body = [f"<h1>{escape(document.title)}</h1>"]
     for item in document.items:
         if isinstance(item, Heading):
-            body.append(f"<h{item.level}>{escape(item.text)}</h{item.level}>")
+            body.append(f"<h{item.level}>{localized(item.text, html=True)}</h{item.level}>")
         elif isinstance(item, Para):
-            body.append(f"<p>{escape(item.text)}</p>")
+            body.append(f"<p>{localized(item.text, html=True)}</p>")
         else:
             key = f' id="{escape(item.key)}"' if item.key else ""
-            body.append(f'<div class="eq"{key}>{_mathml_equation(item)}</div>')
+            body.append(f'<div class="eq" dir="ltr"{key}>{_mathml_equation(item)}</div>')
     return body
+
+
+def html_page(title: str, body: str, css: str = _CSS) -> str:
+    """A self-contained XHTML page in the language in force (``lang``, ``dir`` and, for
+    Persian, its font stack)."""
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html>\n'
+        f'<html xmlns="http://www.w3.org/1999/xhtml" {i18n.html_attributes()}>\n<head>\n'
+        '<meta charset="utf-8"/>\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"/>\n'
+        f"<title>{escape(title)}</title>\n<style>{css}{i18n.page_css()}</style>\n</head>\n"
+        f"<body>\n{body}\n</body>\n</html>\n"
+    )
 
 
 def to_html(document: Document) -> str:
     """One self-contained XHTML file; the math is MathML, so it renders offline."""
-    return (
-        '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html>\n'
-        '<html xmlns="http://www.w3.org/1999/xhtml" lang="en">\n<head>\n'
-        '<meta charset="utf-8"/>\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1"/>\n'
-        f"<title>{escape(document.title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(_html_body(document))
-        + "\n</body>\n</html>\n"
-    )
+    return html_page(document.title, "\n".join(_html_body(document)))
 
 
 def html_fragment(document: Document) -> str:
     """The solution as an HTML fragment (a notebook cell's output): the body of
     :func:`to_html` inside a ``<div>``."""
-    return '<div class="nablab-solution">' + "\n".join(_html_body(document)) + "</div>"
+    return (
+        f'<div class="nablab-solution" {i18n.html_attributes()}>'
+        + "\n".join(_html_body(document))
+        + "</div>"
+    )
 
 
 def to_json(trace: Trace) -> dict[str, Any]:
