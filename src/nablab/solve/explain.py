@@ -200,9 +200,7 @@ def _parameter(trace: Trace, step: StepTrace, chain: _Chain, name: str) -> list:
         terms_s.append(penalty[0])
         terms_n.append(penalty[1])
         items.append(
-            Para(
-                M("solve.explain.penalty", "The penalty adds its own term to the sum over paths.")
-            )
+            Para(M("solve.explain.penalty", "The penalty adds its own term to the sum over paths."))
         )
     items.append(
         Equation(

@@ -215,7 +215,12 @@ def _ce_value(w: Writer, p: Pass, loss: nn.CrossEntropyLoss) -> tuple[Expr, Expr
                 terms_n.append(w.n(p.targets[row, j]) * Call("ln", (w.n(probs[row, j]),)))
     if p.targets.ndim == 1:
         classes = [
-            M("solve.loss.sample_class", "sample {sample}: class {label}", sample=s + 1, label=c + 1)
+            M(
+                "solve.loss.sample_class",
+                "sample {sample}: class {label}",
+                sample=s + 1,
+                label=c + 1,
+            )
             for s, c in zip(p.samples, (int(c) for c in p.targets), strict=True)
         ]
         w.para(
