@@ -52,7 +52,8 @@ class Settings:
 
 
 _CURRENT: contextvars.ContextVar[Settings] = contextvars.ContextVar(
-    "nablab_language", default=Settings()
+    "nablab_language",
+    default=Settings(),  # noqa: B039 (frozen)
 )
 
 
@@ -249,8 +250,8 @@ def page_css(settings: Settings | None = None) -> str:
 __all__ = [
     "DIGIT_STYLES",
     "LANGUAGES",
-    "Listing",
     "PERSIAN_FONTS",
+    "Listing",
     "M",
     "Message",
     "Settings",

@@ -82,10 +82,17 @@ def solve_command(
     console=None,
     verify: bool = False,
     names: bool = False,
+    conventions: bool = False,
 ) -> int:
     fmt = format_for(fmt, out)
     try:
         exercise = load_exercise(exercise_path)
+        if conventions:
+            from nablab.solve.conventions import comparison_document
+
+            if fmt == "json":
+                return _fail("--compare-conventions writes text, markdown or html, not json")
+            return _write(None, comparison_document(exercise), fmt, out, console)
         trace = run(exercise)
         if names:
             sys.stdout.write(names_text(trace))
@@ -105,6 +112,10 @@ def solve_command(
             )
             return 1
         print(f"verified: all {report.checked} equations hold", file=sys.stderr)
+    return _write(trace, document, fmt, out, console)
+
+
+def _write(trace, document, fmt: str, out: str | None, console) -> int:
     if out is None and fmt == "text":
         if console is None:
             from rich.console import Console

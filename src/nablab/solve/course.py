@@ -44,18 +44,17 @@ def write_variants(variants, out: str | Path, moodle: str | None, qti: str | Non
     from nablab.solve.names import Quantities
     from nablab.solve.sheet import answer_key, key_yaml, sheet_document
 
-    out = _out_dir(out)
     written: list[Path] = []
     index = io.StringIO()
     writer = csv.writer(index, lineterminator="\n")
     writer.writerow(["student", "seed", "draws", "folder"])
-    keys: dict[str, dict[str, float]] = {}
+    # every key first: an unknown asked name stops the command before anything is written
+    keys = {v.student: answer_key(v.trace, Quantities(v.trace)) for v in variants}
+    out = _out_dir(out)
     for variant in variants:
         folder = out / _safe(variant.student)
         folder.mkdir(exist_ok=True)
-        quantities = Quantities(variant.trace)
-        key = answer_key(variant.trace, quantities)
-        keys[variant.student] = key
+        key = keys[variant.student]
         sheet = sheet_document(variant.trace)
         exercise_text = yaml.safe_dump(variant.data, sort_keys=False, allow_unicode=True)
         written += [

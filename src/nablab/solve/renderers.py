@@ -15,7 +15,7 @@ from typing import Any
 from nablab import i18n
 from nablab.i18n import localized
 from nablab.solve import expr
-from nablab.solve.document import Document, Equation, Heading, Para
+from nablab.solve.document import Document, Equation, Heading, Pair, Para
 from nablab.solve.schema_help import FORMATS
 from nablab.solve.trace import Trace
 
@@ -38,6 +38,10 @@ def to_text(document: Document) -> str:
             lines += ["", text, "-" * len(text)]
         elif isinstance(item, Para):
             lines.append(localized(item.text))
+        elif isinstance(item, Pair):
+            for label, equation in zip(item.labels, item.equations, strict=True):
+                shown = equation_text(equation) if equation is not None else "—"
+                lines.append(f"  [{localized(label)}]  {shown}")
         else:
             lines.append("  " + equation_text(item))
     return "\n".join(lines) + "\n"
@@ -55,6 +59,13 @@ def print_rich(document: Document, console) -> None:
             console.print(f"[bold cyan]{rich_escape(localized(item.text))}")
         elif isinstance(item, Para):
             console.print(f"[dim]{rich_escape(localized(item.text))}", soft_wrap=True)
+        elif isinstance(item, Pair):
+            for label, equation in zip(item.labels, item.equations, strict=True):
+                shown = equation_text(equation) if equation is not None else "—"
+                console.print(
+                    f"  [bold]{rich_escape(localized(label))}[/bold]  {rich_escape(shown)}",
+                    soft_wrap=True,
+                )
         else:
             parts = [expr.text(p) for p in item.parts]
             body = (
@@ -84,6 +95,10 @@ def to_markdown(document: Document) -> str:
             lines += [f"{'#' * item.level} {localized(item.text)}", ""]
         elif isinstance(item, Para):
             lines += [localized(item.text), ""]
+        elif isinstance(item, Pair):
+            for label, equation in zip(item.labels, item.equations, strict=True):
+                shown = ["$$", _latex_equation(equation), "$$"] if equation is not None else ["—"]
+                lines += [f"**{localized(label)}**", "", *shown, ""]
         else:
             lines += ["$$", _latex_equation(item), "$$", ""]
     return "\n".join(lines)
@@ -100,6 +115,8 @@ math { font-family: "STIX Two Math", "Latin Modern Math", "Cambria Math", "Noto 
 .eq { display: flex; flex-wrap: wrap; align-items: baseline; column-gap: .4em;
       overflow-x: auto; padding: .25rem 0 .25rem 1.5rem; }
 .eq > math { white-space: nowrap; }
+table.pair { width: 100%; border-collapse: collapse; }
+table.pair td { width: 50%; vertical-align: top; border: 1px solid #d0d7de; padding: .3rem; }
 @media print {
   body { max-width: none; margin: 0; font-size: 10pt; }
   h2 { break-after: avoid; }
@@ -123,16 +140,34 @@ def _mathml_equation(equation: Equation) -> str:
     )
 
 
-def _html_body(document: Document) -> list[str]:
-    body = [f"<h1>{escape(document.title)}</h1>"]
+def _tex_equation(equation: Equation) -> str:
+    """The equation as inline TeX for MathJax (``\\( … \\)``), HTML-escaped: what learning
+    platforms (Moodle's MathJax filter, Canvas) render."""
+    return escape(r"\(" + _latex_equation(equation) + r"\)", quote=False)
+
+
+def _html_body(document: Document, math: str = "mathml", level: int = 1) -> list[str]:
+    """Headings, sentences and equations (``math``: MathML, or TeX for a learning platform);
+    the title is a heading of ``level`` and the document's headings one below it."""
+    body = [f"<h{level}>{escape(document.title)}</h{level}>"]
+    render = _mathml_equation if math == "mathml" else _tex_equation
+    shift = level - 1
     for item in document.items:
         if isinstance(item, Heading):
-            body.append(f"<h{item.level}>{localized(item.text, html=True)}</h{item.level}>")
+            tag = f"h{min(item.level + shift, 6)}"
+            body.append(f"<{tag}>{localized(item.text, html=True)}</{tag}>")
         elif isinstance(item, Para):
             body.append(f"<p>{localized(item.text, html=True)}</p>")
+        elif isinstance(item, Pair):
+            cells = "".join(
+                f"<td><b>{localized(label, html=True)}</b>"
+                f'<div class="eq" dir="ltr">{render(eq) if eq is not None else "—"}</div></td>'
+                for label, eq in zip(item.labels, item.equations, strict=True)
+            )
+            body.append(f'<table class="pair"><tr>{cells}</tr></table>')
         else:
-            key = f' id="{escape(item.key)}"' if item.key else ""
-            body.append(f'<div class="eq" dir="ltr"{key}>{_mathml_equation(item)}</div>')
+            key = f' id="{escape(item.key)}"' if item.key and math == "mathml" else ""
+            body.append(f'<div class="eq" dir="ltr"{key}>{render(item)}</div>')
     return body
 
 
@@ -154,12 +189,12 @@ def to_html(document: Document) -> str:
     return html_page(document.title, "\n".join(_html_body(document)))
 
 
-def html_fragment(document: Document) -> str:
-    """The solution as an HTML fragment (a notebook cell's output): the body of
-    :func:`to_html` inside a ``<div>``."""
+def html_fragment(document: Document, math: str = "mathml", level: int = 1) -> str:
+    """The solution as an HTML fragment (a notebook cell's output, a quiz question's text):
+    the body of :func:`to_html` inside a ``<div>``, the math as MathML or as TeX."""
     return (
         f'<div class="nablab-solution" {i18n.html_attributes()}>'
-        + "\n".join(_html_body(document))
+        + "\n".join(_html_body(document, math, level))
         + "</div>"
     )
 
