@@ -89,6 +89,8 @@ class StudentGrade:
         """The best explanation of the wrong numbers, if a known mistake reproduces them."""
         if self.report is None or not self.report.explanations:
             return None
+        if self.verdict == ROUNDING:  # the verdict says which explanation speaks for the sheet
+            return next(e for e in self.report.explanations if e["id"] == ROUNDING)
         return self.report.explanations[0]
 
     @property

@@ -269,7 +269,8 @@ def _message(item: dict) -> str:
         return f"expected a quantity name or {{name: ..., points: ...}}, got {given!r}"
     if kind in _BOUNDS:
         symbol, ctx_key = _BOUNDS[kind]
-        return f"must be {symbol} {item['ctx'][ctx_key]}, got {given!r}"
+        bound = item["ctx"][ctx_key]
+        return f"must be {symbol} {bound:g}, got {given!r}"
     if kind in _MESSAGES:
         shown = "" if isinstance(given, dict | list) else f", got {given!r}"
         return _MESSAGES[kind] + shown
