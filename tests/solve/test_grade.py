@@ -118,7 +118,8 @@ def test_the_class_summary_counts_wrong_answers_and_mistakes(graded):
     mistakes = {m["id"]: m["students"] for m in summary["mistakes"]}
     assert mistakes == {m: 1 for m in PLANTED} | {"rounding_carried": 1}
     wrong = {w["name"]: w["wrong"] for w in summary["most_wrong"]}
-    assert wrong["w5"] == 5  # every planted mistake moves w5 (and the rounding sheet does not)
+    assert wrong["w1"] == 5  # every planted mistake moves w1 (carried rounding is not wrong)
+    assert wrong["w5"] == 4  # backpropagating through updated weights leaves w5 right
     assert sum(b["students"] for b in summary["distribution"]) == 9
     assert summary["max"] == graded.total
 
