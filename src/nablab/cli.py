@@ -320,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> int:
+    from nablab.errors import NablabError
+
     if args.command == "demo":
         from nablab.demo import run
 
@@ -375,7 +377,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
         from nablab.solve.variants import numbered_students, read_roster
 
         if args.n is not None and args.n < 1:
-            parser.error("argument --n: expected at least 1 student")
+            raise NablabError(f"--n: expected at least 1 student, got {args.n}")
         students = read_roster(args.students) if args.students else numbered_students(args.n)
         return variants_command(
             args.exercise, students, args.seed, args.out, args.allow, args.moodle, args.qti

@@ -342,15 +342,15 @@ def read_roster(path: str | Path) -> list[str]:
         rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
     except (OSError, UnicodeDecodeError) as error:
         raise ExerciseError([f"cannot read the roster: {error}"], str(path)) from None
-    rows = [r for r in rows if any(c.strip() for c in r)]
-    if not rows:
+    numbered = [(n, r) for n, r in enumerate(rows, start=1) if any(c.strip() for c in r)]
+    if not numbered:
         raise ExerciseError(["the roster is empty"], str(path))
-    header = [c.strip().lower() for c in rows[0]]
+    header = [c.strip().lower() for c in numbered[0][1]]
     column = next((header.index(c) for c in ("student", "id", "student_id") if c in header), None)
-    body = rows[1:] if column is not None else rows
+    body = numbered[1:] if column is not None else numbered
     column = column or 0
     students, problems, seen = [], [], {}
-    for number, row in enumerate(body, start=2 if rows[0] is not body[0] else 1):
+    for number, row in body:
         student = row[column].strip() if column < len(row) else ""
         if not student:
             problems.append(f"line {number}: no student id")
