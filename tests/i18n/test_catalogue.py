@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nablab import i18n
-from nablab.i18n import M, Listing, localized, using
+from nablab.i18n import Listing, M, localized, using
 from nablab.i18n.catalogue import SOURCE, extract, problems
 
 CALL = re.compile(r"(?<![\w.])M\(\s*\"")

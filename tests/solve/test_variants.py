@@ -195,7 +195,7 @@ def test_saturation_is_a_degeneracy():
         dict(MAZUR["layers"][0], weights={"random": [3, 4], "decimals": 1}),
         *MAZUR["layers"][1:],
     ]
-    with pytest.raises(ExerciseError, match="no usable draw .* saturation"):
+    with pytest.raises(ExerciseError, match=r"no usable draw .* saturation"):
         draw_variant(parse_template(data), 1, "s01", max_tries=5)
 
 
