@@ -189,7 +189,27 @@ class Message(str):
         return _fill(template, self.args, settings, html)
 
 
-def _fill(template: str, args: dict[str, Any], settings: Settings, html: bool) -> str:
+# A formula inside a sentence is written between these marks (``⁅∂E/∂w = {g}⁆``): it stays
+# left-to-right in a right-to-left page, its numbers keep Latin digits, and a translation
+# carries it unchanged.
+FORMULA = ("⁅", "⁆")
+_LATIN = Settings()
+
+
+def formulas(template: str) -> list[str]:
+    """The formula spans of a template, marks included, in order."""
+    out, rest = [], template
+    while FORMULA[0] in rest:
+        start = rest.index(FORMULA[0])
+        end = rest.find(FORMULA[1], start)
+        if end < 0:
+            break
+        out.append(rest[start : end + 1])
+        rest = rest[end + 1 :]
+    return out
+
+
+def _fill_plain(template: str, args: dict[str, Any], settings: Settings, html: bool) -> str:
     out = []
     for literal, field, spec, conversion in _FORMATTER.parse(template):
         out.append(escape(literal, quote=False) if html else literal)
@@ -197,6 +217,22 @@ def _fill(template: str, args: dict[str, Any], settings: Settings, html: bool) -
             continue
         value = args[field]
         out.append(_argument(value, spec or "", conversion, settings, html))
+    return "".join(out)
+
+
+def _fill(template: str, args: dict[str, Any], settings: Settings, html: bool) -> str:
+    out, rest = [], template
+    for span in formulas(template):
+        before, rest = rest.split(span, 1)
+        out.append(_fill_plain(before, args, settings, html))
+        inner = _fill_plain(span[1:-1], args, Settings(settings.lang, "latin"), False)
+        if html:
+            out.append(f'<bdi dir="ltr" class="math">{escape(inner, quote=False)}</bdi>')
+        elif settings.rtl:
+            out.append(f"\u2066{inner}\u2069")  # left-to-right isolate
+        else:
+            out.append(inner)
+    out.append(_fill_plain(rest, args, settings, html))
     return "".join(out)
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nablab import __version__
-from nablab.i18n import DOMAIN, LOCALE_DIR, compile_catalogues
+from nablab.i18n import DOMAIN, LOCALE_DIR, compile_catalogues, formulas
 
 SOURCE = Path(__file__).resolve().parents[1]
 HEADER = (
@@ -86,6 +86,11 @@ def problems(lang: str = "fa") -> list[str]:
             out.append(
                 f"{entry.where}: {entry.id!r}: the {lang} translation uses "
                 f"{sorted(fields(message.string))}, the template {sorted(fields(entry.template))}"
+            )
+        elif formulas(message.string) != formulas(entry.template):
+            out.append(
+                f"{entry.where}: {entry.id!r}: the {lang} translation changes the formulas "
+                f"{formulas(entry.template)} (they are carried unchanged)"
             )
         elif message.fuzzy:
             out.append(f"{entry.where}: {entry.id!r}: the {lang} translation is marked fuzzy")

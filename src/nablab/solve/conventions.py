@@ -56,8 +56,8 @@ def axes(exercise: Exercise) -> list[Axis]:
                 "momentum",
                 M(
                     "conventions.momentum",
-                    "momentum as a velocity (v ← μv − η·g, w ← w + v) or as PyTorch's buffer "
-                    "(b ← μb + g, w ← w − η·b)",
+                    "momentum as a velocity (⁅v ← μv − η·g, w ← w + v⁆) or as PyTorch's buffer "
+                    "(⁅b ← μb + g, w ← w − η·b⁆)",
                 ),
                 current,
                 other,
@@ -70,7 +70,7 @@ def axes(exercise: Exercise) -> list[Axis]:
         out.append(
             Axis(
                 "eps",
-                M("conventions.eps", "ε inside the square root √(v + ε) or outside it √v + ε"),
+                M("conventions.eps", "ε inside the square root ⁅√(v + ε)⁆ or outside it ⁅√v + ε⁆"),
                 current,
                 other,
                 lambda d, o=other: d["optimizer"].__setitem__("eps_placement", o),
@@ -119,7 +119,7 @@ def axes(exercise: Exercise) -> list[Axis]:
                 "bias_correction",
                 M(
                     "conventions.bias_correction",
-                    "Adam's bias correction (m/(1 − β₁ᵗ), v/(1 − β₂ᵗ)) on or off",
+                    "Adam's bias correction (⁅m/(1 − β₁ᵗ), v/(1 − β₂ᵗ)⁆) on or off",
                 ),
                 "on" if current else "off",
                 "off" if current else "on",
@@ -288,7 +288,7 @@ def comparison_document(exercise: Exercise) -> Document:
                 Para(
                     M(
                         "conventions.first",
-                        "First difference: {name} = {mine} here, {other_name} = {other} under "
+                        "First difference: ⁅{name} = {mine}⁆ here, ⁅{other_name} = {other}⁆ under "
                         "the other convention.",
                         name=c.first,
                         other_name=c.other_key,

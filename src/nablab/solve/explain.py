@@ -188,7 +188,8 @@ def _parameter(trace: Trace, step: StepTrace, chain: _Chain, name: str) -> list:
             Para(
                 M(
                     "solve.explain.multiplies",
-                    "{name} multiplies {source} on its way into {into}, so ∂z/∂{name} = {source}.",
+                    "{name} multiplies {source} on its way into {into}, so "
+                    "⁅∂z/∂{name} = {source}⁆.",
                     name=name,
                     source=source,
                     into=into,
@@ -215,7 +216,7 @@ def _parameter(trace: Trace, step: StepTrace, chain: _Chain, name: str) -> list:
 
 def _chain_heading(name: str) -> str:
     return M(
-        "solve.explain.heading", "Chain rule for ∂{loss}/∂{name} (step 1)", loss=LOSS, name=name
+        "solve.explain.heading", "Chain rule for ⁅∂{loss}/∂{name}⁆ (step 1)", loss=LOSS, name=name
     )
 
 

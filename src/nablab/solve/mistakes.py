@@ -52,7 +52,7 @@ def _loss_factor_variants(exercise: Exercise) -> list[tuple[str, Variant]]:
     }
     if n > 1:
         candidates[float(n)] = M(
-            "mistake.loss_factor.no_mean", "the loss gradient without the 1/{n} of the mean", n=n
+            "mistake.loss_factor.no_mean", "the loss gradient without the ⁅1/{n}⁆ of the mean", n=n
         )
         candidates[1.0 / n] = M(
             "mistake.loss_factor.divided", "the loss gradient divided by {n} once more", n=n
@@ -69,7 +69,7 @@ def _loss_factor_variants(exercise: Exercise) -> list[tuple[str, Variant]]:
 def _update_sign(exercise: Exercise) -> list[tuple[str, Variant]]:
     return [
         (
-            M("mistake.update_sign.detail", "the update added the gradient (w ← w + η·g)"),
+            M("mistake.update_sign.detail", "the update added the gradient (⁅w ← w + η·g⁆)"),
             Variant(negate_gradients=True),
         )
     ]
@@ -125,13 +125,13 @@ def _momentum_convention(exercise: Exercise) -> list[tuple[str, Variant]]:
     text = {
         "velocity": M(
             "mistake.momentum.velocity",
-            "momentum as a velocity v ← μv − η·g, w ← w + v (the exercise uses the {current} "
+            "momentum as a velocity ⁅v ← μv − η·g, w ← w + v⁆ (the exercise uses the {current} "
             "convention)",
             current=current,
         ),
         "pytorch": M(
             "mistake.momentum.buffer",
-            "momentum as a buffer b ← μb + g, w ← w − η·b (the exercise uses the {current} "
+            "momentum as a buffer ⁅b ← μb + g, w ← w − η·b⁆ (the exercise uses the {current} "
             "convention)",
             current=current,
         ),
@@ -157,7 +157,10 @@ def _batch_reduction(exercise: Exercise) -> list[tuple[str, Variant]]:
 def _swapped_target(exercise: Exercise) -> list[tuple[str, Variant]]:
     return [
         (
-            M("mistake.swapped.detail", "the loss gradient taken as (t − o) instead of (o − t)"),
+            M(
+                "mistake.swapped.detail",
+                "the loss gradient taken as ⁅(t − o)⁆ instead of ⁅(o − t)⁆",
+            ),
             Variant(loss_grad=lambda g, pred, target: -g),
         )
     ]
@@ -175,7 +178,7 @@ def _transposed(exercise: Exercise) -> list[tuple[str, Variant]]:
         return []
     return [
         (
-            M("mistake.transposed.detail", "δ backpropagated with W instead of Wᵀ (∂E/∂A = δ·W)"),
+            M("mistake.transposed.detail", "δ backpropagated with W instead of Wᵀ (⁅∂E/∂A = δ·W⁆)"),
             Variant(transpose_weights=True),
         )
     ]
@@ -188,7 +191,7 @@ def _derivative_at_output(exercise: Exercise) -> list[tuple[str, Variant]]:
         (
             M(
                 "mistake.derivative_at_output.detail",
-                "activation derivatives evaluated at the output (σ′(a) instead of σ′(z))",
+                "activation derivatives evaluated at the output (⁅σ′(a)⁆ instead of ⁅σ′(z)⁆)",
             ),
             Variant(derivative_at_output=True),
         )
@@ -245,7 +248,7 @@ def _bias_correction(exercise: Exercise) -> list[tuple[str, Variant]]:
         (
             M(
                 "mistake.bias_correction.detail",
-                "Adam's bias correction left out (m and v used without dividing by 1 − βᵗ)",
+                "Adam's bias correction left out (m and v used without dividing by ⁅1 − βᵗ⁆)",
             ),
             Variant(optimizer_override={"bias_correction": False}),
         )
@@ -261,10 +264,10 @@ def _nesterov(exercise: Exercise) -> list[tuple[str, Variant]]:
     text = {
         True: M(
             "mistake.nesterov.pytorch",
-            "Nesterov in PyTorch's form (gradient at w, step w − η·(g + μb))",
+            "Nesterov in PyTorch's form (gradient at w, step ⁅w − η·(g + μb)⁆)",
         ),
         "lookahead": M(
-            "mistake.nesterov.lookahead", "Nesterov as a look-ahead (gradient at w + μv)"
+            "mistake.nesterov.lookahead", "Nesterov as a look-ahead (gradient at ⁅w + μv⁆)"
         ),
     }[other]
     return [(text, Variant(optimizer_override={"nesterov": other}))]
@@ -324,10 +327,10 @@ def combine(first: Variant, second: Variant) -> Variant | None:
 MISTAKES: tuple[Mistake, ...] = (
     Mistake(
         "loss_grad_one",
-        M("mistake.loss_grad_one", "∂L/∂output taken as 1 instead of the loss's derivative"),
+        M("mistake.loss_grad_one", "⁅∂L/∂output⁆ taken as 1 instead of the loss's derivative"),
         lambda e: [
             (
-                M("mistake.loss_grad_one.detail", "∂L/∂output = 1"),
+                M("mistake.loss_grad_one.detail", "⁅∂L/∂output = 1⁆"),
                 Variant(loss_grad=lambda g, pred, target: np.ones_like(g)),
             )
         ],
@@ -395,13 +398,16 @@ MISTAKES: tuple[Mistake, ...] = (
         "target_output_swapped",
         M(
             "mistake.target_output_swapped",
-            "target and output swapped in the loss gradient (t − o instead of o − t)",
+            "target and output swapped in the loss gradient (⁅t − o⁆ instead of ⁅o − t⁆)",
         ),
         _swapped_target,
     ),
     Mistake(
         "transposed_weights",
-        M("mistake.transposed_weights", "weights used untransposed in backprop (W instead of Wᵀ)"),
+        M(
+            "mistake.transposed_weights",
+            "weights used untransposed in backprop (W instead of ⁅Wᵀ⁆)",
+        ),
         _transposed,
     ),
     Mistake(

@@ -35,7 +35,8 @@ def _linear(doc: list, built: Built, position: int, layer: LinearLayer, digits: 
         Para(
             M(
                 "sheet.linear",
-                "Layer {n}: linear, Z{number} = A·W{number} + b{number} (row i of W{number} takes "
+                "Layer {n}: linear, ⁅Z{number} = A·W{number} + b{number}⁆ (row i of W{number} "
+                "takes "
                 "input i, column j feeds unit j); outputs {outputs}.",
                 n=position + 1,
                 number=number,
@@ -110,8 +111,9 @@ def sheet_document(trace: Trace) -> Document:
                 Para(
                     M(
                         "sheet.batchnorm",
-                        "Layer {n}: batch normalization over the batch, ε = {eps:g}; γ = {gamma}, "
-                        "β = {beta}.",
+                        "Layer {n}: batch normalization over the batch, ⁅ε = {eps:g}⁆; "
+                        "⁅γ = {gamma}⁆, "
+                        "⁅β = {beta}⁆.",
                         n=position + 1,
                         eps=layer.eps,
                         gamma=Listing(layer.gamma or [1.0] * len(built.output_names[position])),
@@ -124,7 +126,7 @@ def sheet_document(trace: Trace) -> Document:
                 Para(
                     M(
                         "sheet.dropout",
-                        "Layer {n}: dropout with p = {p:g} ({mode}) and this mask (1 kept, 0 "
+                        "Layer {n}: dropout with ⁅p = {p:g}⁆ ({mode}) and this mask (1 kept, 0 "
                         "dropped), one row per sample:",
                         n=position + 1,
                         p=layer.p,

@@ -154,7 +154,7 @@ class Diagnostics(Callback):
                     ),
                     M(
                         "diagnostics.divergence.evidence",
-                        "epoch loss {loss:.4g} vs best {best:.4g} (×{ratio:.1f})",
+                        "epoch loss {loss:.4g} vs best {best:.4g} (⁅×{ratio:.1f}⁆)",
                         loss=loss,
                         best=self.best_loss,
                         ratio=loss / self.best_loss,
@@ -203,7 +203,7 @@ class Diagnostics(Callback):
                     ),
                     M(
                         "diagnostics.lr_too_small.evidence",
-                        "‖Δw‖/‖w‖ per step {relative:.2e}; epoch loss changed by {change:+.2%}",
+                        "⁅‖Δw‖/‖w‖⁆ per step {relative:.2e}; epoch loss changed by {change:+.2%}",
                         relative=relative,
                         change=-improvement,
                     ),
@@ -369,7 +369,7 @@ class Diagnostics(Callback):
                         ),
                         M(
                             "diagnostics.saturation.evidence",
-                            "{share:.0%} of its activations sat beyond ±{level} of the output "
+                            "{share:.0%} of its activations sat beyond ⁅±{level}⁆ of the output "
                             "range (derivative ≈ 0)",
                             share=share,
                             level=self.saturation_level,

@@ -71,7 +71,7 @@ def linear(w: Writer, p: Pass, position: int, module: nn.Linear) -> None:
     w.para(
         M(
             "solve.linear_matrix_form",
-            "Layer {n} (linear) in matrix form, δ{number} = ∂{loss}/∂Z{number}:",
+            "Layer {n} (linear) in matrix form, ⁅δ{number} = ∂{loss}/∂Z{number}⁆:",
             n=position + 1,
             number=number,
             loss=LOSS,
@@ -154,13 +154,13 @@ def elementwise(w: Writer, p: Pass, position: int, module: nn.Module) -> None:
         w.para(
             M(
                 "solve.leaky_derivative",
-                "{name}(z) = 1 for z > 0, else {slope:g}.",
+                "⁅{name}(z) = 1⁆ for ⁅z > 0⁆, else ⁅{slope:g}⁆.",
                 name=local.leaky_name(module),
                 slope=module.negative_slope,
             )
         )
     elif isinstance(module, nn.ReLU):
-        w.para(M("solve.relu_derivative", "relu′(z) = 1 for z > 0, else 0."))
+        w.para(M("solve.relu_derivative", "⁅relu′(z) = 1⁆ for ⁅z > 0⁆, else ⁅0.⁆"))
     for row in range(len(p.samples)):
         sfx = p.suffix(row)
         for j, (name_in, name_out) in enumerate(zip(names_in, names_out, strict=True)):
@@ -189,8 +189,8 @@ def softmax(w: Writer, p: Pass, position: int, module: nn.Softmax) -> None:
     w.para(
         M(
             "solve.softmax_jacobian",
-            "softmax's Jacobian is ∂a_k/∂z_j = a_k(δ_kj − a_j), so each input gradient is "
-            "∂E/∂z_j = a_j·(∂E/∂a_j − Σ_k ∂E/∂a_k·a_k):",
+            "softmax's Jacobian is ⁅∂a_k/∂z_j = a_k(δ_kj − a_j)⁆, so each input gradient is "
+            "⁅∂E/∂z_j = a_j·(∂E/∂a_j − Σ_k ∂E/∂a_k·a_k)⁆:",
         )
     )
     names_in, _ = w.entering(p, position)
@@ -273,9 +273,9 @@ def batchnorm(w: Writer, p: Pass, position: int, module: nn.BatchNorm1d) -> None
     w.para(
         M(
             "solve.batchnorm.input_gradient",
-            "Each input gradient, with the batch statistics above (x̂ depends on every sample "
-            "through μ and σ²): ∂E/∂x_r = γ/(m·√(σ² + ε))·(m·∂E/∂y_r − Σ_s ∂E/∂y_s − "
-            "x̂_r·Σ_s ∂E/∂y_s·x̂_s):",
+            "Each input gradient, with the batch statistics above (⁅x̂⁆ depends on every sample "
+            "through μ and σ²): ⁅∂E/∂x_r = γ/(m·√(σ² + ε))·(m·∂E/∂y_r − Σ_s ∂E/∂y_s − "
+            "x̂_r·Σ_s ∂E/∂y_s·x̂_s)⁆:",
         )
     )
     g_in = p.layers[position - 1].grad

@@ -161,8 +161,8 @@ def dropout(w: Writer, p: Pass, position: int, module: nn.Dropout) -> None:
         w.para(
             M(
                 "solve.dropout.inverted",
-                "m is the exercise's dropout mask entry (1 kept, 0 dropped), p = {p:g}; kept "
-                "units are divided by 1 − p (inverted dropout).",
+                "m is the exercise's dropout mask entry (1 kept, 0 dropped), ⁅p = {p:g}⁆; kept "
+                "units are divided by ⁅1 − p⁆ (inverted dropout).",
                 p=module.p,
             )
         )
@@ -170,7 +170,7 @@ def dropout(w: Writer, p: Pass, position: int, module: nn.Dropout) -> None:
         w.para(
             M(
                 "solve.dropout.plain",
-                "m is the exercise's dropout mask entry (1 kept, 0 dropped), p = {p:g}.",
+                "m is the exercise's dropout mask entry (1 kept, 0 dropped), ⁅p = {p:g}⁆.",
                 p=module.p,
             )
         )
@@ -210,8 +210,8 @@ def batchnorm(w: Writer, p: Pass, position: int, module: nn.BatchNorm1d) -> None
     w.para(
         M(
             "solve.batchnorm.statistics",
-            "Batch statistics over the m = {m} samples of the step (the biased variance), "
-            "ε = {eps:g}:",
+            "Batch statistics over the ⁅m = {m}⁆ samples of the step (the biased variance), "
+            "⁅ε = {eps:g}⁆:",
             m=m,
             eps=module.eps,
         )

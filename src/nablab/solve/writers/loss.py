@@ -131,7 +131,7 @@ def _bce_value(w: Writer, p: Pass, loss: nn.Loss) -> tuple[Expr, Expr]:
             )
     coefficient = _mean_factor(w, loss.divisor(pred.shape))
     if logits:
-        w.para(M("solve.loss.bce_logits", "Loss: binary cross-entropy on logits, σ the sigmoid"))
+        w.para(M("solve.loss.bce_logits", "Loss: binary cross-entropy on logits, ⁅σ⁆ the sigmoid"))
     else:
         w.para(M("solve.loss.bce", "Loss: binary cross-entropy"))
     return (
@@ -226,7 +226,7 @@ def _ce_value(w: Writer, p: Pass, loss: nn.CrossEntropyLoss) -> tuple[Expr, Expr
         w.para(
             M(
                 "solve.loss.classes",
-                "and E sums −ln p of each sample's class ({classes}):",
+                "and E sums ⁅−ln p⁆ of each sample's class ({classes}):",
                 classes=Listing(classes),
             )
         )
@@ -352,7 +352,7 @@ def write_loss_gradient(w: Writer, p: Pass) -> None:
     w.para(
         M(
             "solve.loss.gradient",
-            "Gradient of the loss with respect to each output, ∂{loss}/∂o:",
+            "Gradient of the loss with respect to each output, ⁅∂{loss}/∂o⁆:",
             loss=LOSS,
         )
     )
@@ -361,7 +361,7 @@ def write_loss_gradient(w: Writer, p: Pass) -> None:
         for row in _rows(p):
             for j in range(len(names)):
                 onehot[f"y{j + 1}{p.suffix(row)}"] = float(int(p.targets[row]) == j)
-        w.para(M("solve.loss.one_hot", "y is the one-hot vector of the sample's class."))
+        w.para(M("solve.loss.one_hot", "⁅y⁆ is the one-hot vector of the sample's class."))
     for row in _rows(p):
         sfx = p.suffix(row)
         for j, name in enumerate(names):

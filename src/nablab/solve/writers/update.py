@@ -158,7 +158,8 @@ def _write_effective(w: Writer, step: StepTrace, effective: dict[str, float]) ->
         w.para(
             M(
                 "solve.update.decay_centralized",
-                "The gradient each update uses: weight decay adds λ·w (λ = {decay:g}); gradient "
+                "The gradient each update uses: weight decay adds ⁅λ·w⁆ (⁅λ = {decay:g}⁆); "
+                "gradient "
                 "centralization subtracts the mean over the weights into the same unit (biases "
                 "and γ, β are left alone):",
                 decay=decay,
@@ -168,7 +169,7 @@ def _write_effective(w: Writer, step: StepTrace, effective: dict[str, float]) ->
         w.para(
             M(
                 "solve.update.decay",
-                "The gradient each update uses: weight decay adds λ·w (λ = {decay:g}):",
+                "The gradient each update uses: weight decay adds ⁅λ·w⁆ (⁅λ = {decay:g}⁆):",
                 decay=decay,
             )
         )
@@ -479,8 +480,8 @@ def newton(w: Writer, step: StepTrace, rule: None) -> None:
         M(
             "solve.update.newton",
             "Newton's method over ({names}): the Hessian H of E by central differences of the "
-            "gradient (step {eps:g}), the direction d solves (H + λI)·d = ∂E/∂w, and "
-            "w ← w − η·d.",
+            "gradient (step {eps:g}), the direction d solves ⁅(H + λI)·d = ∂E/∂w⁆, and "
+            "⁅w ← w − η·d⁆.",
             names=Listing(names),
             eps=optimizer.eps,
         )
