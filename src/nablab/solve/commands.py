@@ -111,7 +111,12 @@ def solve_command(
                 file=sys.stderr,
             )
             return 1
-        print(f"verified: all {report.checked} equations hold", file=sys.stderr)
+        print(
+            localized(
+                M("solve.verified", "verified: all {count} equations hold", count=report.checked)
+            ),
+            file=sys.stderr,
+        )
     return _write(trace, document, fmt, out, console)
 
 
@@ -131,7 +136,7 @@ def _write(trace, document, fmt: str, out: str | None, console) -> int:
         write_atomic(out, output)
     except OSError as error:
         return _fail(f"cannot write {out}: {error}")
-    print(f"wrote {out}")
+    print(localized(M("solve.wrote", "wrote {path}", path=out)))
     return 0
 
 
