@@ -15,7 +15,7 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[fast,test]"
+	$(BIN)/python -m pip install --quiet -e ".[fast,test,ray]"
 	touch $@ $(VENV)/.installed-run
 
 demo: $(VENV)/.installed-run

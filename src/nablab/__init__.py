@@ -3,7 +3,8 @@
 ``nablab.nn`` is the engine (modules with explicit matrix-form backward passes and the
 parameter store), ``nablab.init`` the initializers, ``nablab.optim`` the optimizers,
 ``nablab.data`` datasets, ``nablab.train`` training runs, ``nablab.analysis`` gradient checks
-and Hessians, ``nablab.solve`` worked solutions and ``nablab.viz`` figures.
+and Hessians, ``nablab.solve`` worked solutions, ``nablab.sweep`` sweeps of training runs and
+``nablab.viz`` figures.
 
 Subpackages are imported on first use, so ``import nablab`` is quick and loads neither SciPy,
 numba, matplotlib nor scikit-learn.
@@ -19,7 +20,18 @@ from nablab.nn.summary import Summary, summary
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("analysis", "backend", "data", "init", "nn", "optim", "solve", "train", "viz")
+_SUBMODULES = (
+    "analysis",
+    "backend",
+    "data",
+    "init",
+    "nn",
+    "optim",
+    "solve",
+    "sweep",
+    "train",
+    "viz",
+)
 
 __all__ = [
     "Summary",
@@ -34,6 +46,7 @@ __all__ = [
     "set_num_threads",
     "solve",
     "summary",
+    "sweep",
     "train",
     "viz",
 ]

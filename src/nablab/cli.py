@@ -36,6 +36,16 @@ def _widths(text: str) -> tuple[int, ...]:
     return widths
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def _listing(registry, names=None) -> str:
     names = registry.names() if names is None else names
     return "; ".join(f"{n}: {registry.entry(n).summary}" for n in names)
@@ -262,7 +272,68 @@ def build_parser() -> argparse.ArgumentParser:
         "(with --all: notebook.html and a folder per experiment)",
     )
     _language_flags(run)
+    _sweep_commands(commands)
+    _prune_parser(commands)
     return parser
+
+
+def _prune_parser(commands) -> None:
+    from nablab.analysis.curvature import CURVATURES
+    from nablab.prune.core import SCOPES
+    from nablab.prune.criteria import CRITERIA, DEFAULT_DAMPING, DEFAULT_MAX_PARAMS
+    from nablab.prune.schedule import SCHEDULES
+
+    prune = commands.add_parser(
+        "prune", help="prune a trained run (magnitude, sensitivity, OBD, OBS), retrain, write"
+    )
+    prune.add_argument("run_dir", metavar="RUN_DIR", help="a run folder from `nablab train --out`")
+    prune.add_argument(
+        "--method", choices=CRITERIA.names(), default="magnitude", help=_listing(CRITERIA)
+    )
+    prune.add_argument(
+        "--amount", type=float, default=0.5, help="fraction of weights (units) to prune, in [0, 1)"
+    )
+    prune.add_argument(
+        "--structured", action="store_true", help="remove whole hidden units (weights and bias)"
+    )
+    prune.add_argument(
+        "--scope", choices=SCOPES, default="global", help="rank across all layers or per layer"
+    )
+    prune.add_argument("--steps", type=int, default=1, help="prune in this many steps")
+    prune.add_argument(
+        "--schedule", choices=SCHEDULES.names(), default="linear", help=_listing(SCHEDULES)
+    )
+    prune.add_argument(
+        "--retrain-epochs", type=int, default=0, help="epochs of retraining after each step"
+    )
+    prune.add_argument(
+        "--curvature",
+        choices=CURVATURES.names(),
+        default="lecun",
+        help="obd's diagonal: "
+        + _listing(CURVATURES)
+        + ". obs inverts the Hessian with exact, the Gauss–Newton matrix otherwise",
+    )
+    prune.add_argument(
+        "--max-params",
+        type=int,
+        default=DEFAULT_MAX_PARAMS,
+        help=f"obs refuses models with more parameters (default {DEFAULT_MAX_PARAMS})",
+    )
+    prune.add_argument(
+        "--damping",
+        type=float,
+        default=DEFAULT_DAMPING,
+        help=f"obs: λ/mean(diag H) added to H's diagonal (default {DEFAULT_DAMPING:g})",
+    )
+    prune.add_argument(
+        "--prune-biases",
+        dest="weights_only",
+        action="store_false",
+        help="score biases and normalization parameters too (unstructured)",
+    )
+    prune.add_argument("--seed", type=int, default=0, help="for --method random")
+    prune.add_argument("--out", required=True, help="folder for the pruned run")
 
 
 def _given(parser: argparse.ArgumentParser, command: str, argv: list[str]) -> set[str]:
@@ -274,6 +345,48 @@ def _given(parser: argparse.ArgumentParser, command: str, argv: list[str]) -> se
         for action in sub.choices[command]._actions
         if tokens & set(action.option_strings)
     }
+
+
+def _sweep_commands(commands) -> None:
+    from nablab.sweep.backends import BACKENDS
+    from nablab.sweep.help import sweep_help
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="run every trial of a sweep file (nablab sweep show DIR: its table)",
+        epilog=sweep_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sweep.add_argument("file", help="the sweep file (YAML)")
+    sweep.add_argument("--out", required=True, help="the sweep folder: sweep.db, figures")
+    sweep.add_argument(
+        "--backend", choices=BACKENDS.names(), help="default: the file's; " + _listing(BACKENDS)
+    )
+    sweep.add_argument("--address", help="the Ray cluster: HOST:PORT or auto")
+    sweep.add_argument(
+        "--workers", type=_positive, help="trials at once (local: default the machine's cores)"
+    )
+    sweep.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")
+
+    # `nablab sweep show DIR` is parsed by this parser (main rewrites the first two words).
+    show = commands.add_parser("sweep-show", prog="nablab sweep show")
+    show.add_argument("folder", help="a sweep folder (nablab sweep --out)")
+    show.add_argument(
+        "--csv",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="write the table as CSV to FILE (no FILE: to the terminal)",
+    )
+    show.add_argument("--trials", action="store_true", help="one row per trial, not per point")
+
+    compare = commands.add_parser(
+        "compare", help="overlay the histories of run folders: one figure, one table"
+    )
+    compare.add_argument("runs", nargs="+", metavar="RUN_DIR", help="folders of nablab train --out")
+    compare.add_argument(
+        "--out", default="compare.png", help="the figure (.png or .svg; default compare.png)"
+    )
 
 
 def _config(args: argparse.Namespace):
@@ -291,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     exception is reported as a bug (exit code 70)."""
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:2] == ["sweep", "show"]:
+        argv = ["sweep-show", *argv[2:]]
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -347,6 +462,12 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
         from nablab.train.command import summary_command
 
         return summary_command(_config(args))
+    if args.command == "prune":
+        from nablab.prune.command import PruneSettings, prune_command
+
+        names = {f for f in PruneSettings.__dataclass_fields__}
+        settings = PruneSettings(**{k: v for k, v in vars(args).items() if k in names})
+        return prune_command(args.run_dir, args.out, settings)
     if args.command == "lab":
         from nablab.lab import command as lab
 
@@ -382,6 +503,20 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
         return variants_command(
             args.exercise, students, args.seed, args.out, args.allow, args.moodle, args.qti
         )
+    if args.command == "sweep":
+        from nablab.sweep.command import sweep_command
+
+        return sweep_command(
+            args.file, args.out, args.backend, args.address, args.workers, args.progress
+        )
+    if args.command == "sweep-show":
+        from nablab.sweep.command import show_command
+
+        return show_command(args.folder, args.csv, args.trials)
+    if args.command == "compare":
+        from nablab.sweep.command import compare_command
+
+        return compare_command(args.runs, args.out)
     return 2  # unreachable: argparse rejects unknown commands
 
 

@@ -96,3 +96,22 @@ def test_parameters_are_checked_and_reported():
     assert result.params["steps"] == 10
     assert result.command() == "nablab lab run adam-bias-correction --quick --set steps=10"
     assert "Verdict: holds" in result._repr_html_()
+
+
+def test_the_obd_experiment_is_in_the_lab_with_the_paper_checks(monkeypatch):
+    """The computation is tested in tests/prune/test_experiment.py; here, the lab's view."""
+    import nablab.lab.pruning.obd as obd
+
+    spec = lab.EXPERIMENTS["optimal-brain-damage"]
+    assert spec.topic == "pruning" and "OBD saliency" in spec.claim
+    seen = {}
+
+    def fake(params):
+        seen.update(params)
+        checks = [{"claim": "c", "holds": True, "evidence": "e"}]
+        return {"weights": 10, "checks": checks}, [], "reproduced"
+
+    monkeypatch.setattr(obd, "obd_figures", fake)
+    result = lab.run("optimal-brain-damage", quick=True)
+    assert result.verdict == "holds" and "checks" not in result.numbers
+    assert seen["hidden"] == spec.quick["hidden"]

@@ -167,7 +167,7 @@ def test_files_yaml_errors_and_cli_exit_code(tmp_path, capsys):
     broken.write_text("inputs: [[0.05, 0.10]\nlayers: []\n", encoding="utf-8")
     with pytest.raises(ExerciseError, match=r"line \d+, column \d+: invalid YAML"):
         load_exercise(broken)
-    with pytest.raises(ExerciseError, match="cannot read the file"):
+    with pytest.raises(ExerciseError, match="no such exercise file"):
         load_exercise(tmp_path / "missing.yaml")
     assert main(["solve", str(broken)]) == 2
     err = capsys.readouterr().err

@@ -8,7 +8,7 @@
 numbers and an HTML report; ``nablab lab run --all`` writes one offline lab notebook.
 """
 
-from nablab.lab import optimization  # noqa: F401  (registers the experiments)
+from nablab.lab import optimization, pruning  # noqa: F401  (register the experiments)
 from nablab.lab.experiment import (
     EXPERIMENTS,
     TOPICS,

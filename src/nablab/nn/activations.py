@@ -1,29 +1,61 @@
-"""Element-wise activations and softmax, each a forward formula and its derivative.
+"""Element-wise activations and softmax, each a forward formula and its derivatives.
 
 Every activation keeps the input's dtype and stores by reference what its backward needs.
+The element-wise ones also give f′ and f″ at the last input (:meth:`Elementwise.derivatives`),
+which is all the curvature pass needs from them (:mod:`nablab.nn.curvature`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from nablab.nn.curvature import CurvatureMessage, elementwise, require_full, wants_full
 from nablab.nn.kernels import sigmoid
 from nablab.nn.module import Module
 from nablab.registry import Option, Registry
 
 
-class Identity(Module):
+class Elementwise(Module):
+    """An activation applied entry by entry, y = f(x): its curvature rule is the element-wise
+    one, from f′ and f″ at the last forward's input."""
+
+    def derivatives(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """(f′(x), f″(x)) at the last forward's input; f″ is ``None`` where it is 0."""
+        raise NotImplementedError
+
+    def curvature_need(self, need_input: str) -> str:
+        return need_input
+
+    def curvature_backward(
+        self, message: CurvatureMessage, need: str = "full"
+    ) -> CurvatureMessage | None:
+        """g_x = f′g and H_x = f′ᵢf′ⱼH_ij + δ_ij f″ᵢgᵢ (the f″ term only for the exact pass)."""
+        if need == "none":
+            return None
+        return elementwise(message, *self.derivatives(), need)
+
+
+class Identity(Elementwise):
     """y = x;  dL/dx = dL/dy."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._shape: tuple[int, ...] | None = None
+
+    def derivatives(self) -> tuple[np.ndarray, None]:
+        self._require_forward(self._shape)
+        return np.ones(self._shape), None
+
     def forward(self, x: np.ndarray) -> np.ndarray:
+        self._shape = x.shape
         return x
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         return grad_out
 
 
-class Sigmoid(Module):
-    """y = σ(x) = 1 / (1 + e^(−x));  dL/dx = dL/dy · y(1 − y)."""
+class Sigmoid(Elementwise):
+    """y = σ(x) = 1 / (1 + e^(−x));  dL/dx = dL/dy · y(1 − y);  f″ = y(1 − y)(1 − 2y)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -38,9 +70,15 @@ class Sigmoid(Module):
         self._require_forward(y)
         return grad_out * y * (1 - y)
 
+    def derivatives(self) -> tuple[np.ndarray, np.ndarray]:
+        y = self._y
+        self._require_forward(y)
+        d1 = y * (1 - y)
+        return d1, d1 * (1 - 2 * y)
 
-class Tanh(Module):
-    """y = tanh(x);  dL/dx = dL/dy · (1 − y²)."""
+
+class Tanh(Elementwise):
+    """y = tanh(x);  dL/dx = dL/dy · (1 − y²);  f″ = −2y(1 − y²)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -55,9 +93,16 @@ class Tanh(Module):
         self._require_forward(y)
         return grad_out * (1 - y * y)
 
+    def derivatives(self) -> tuple[np.ndarray, np.ndarray]:
+        y = self._y
+        self._require_forward(y)
+        d1 = 1 - y * y
+        return d1, -2 * y * d1
 
-class ReLU(Module):
-    """y = max(x, 0);  dL/dx = dL/dy · [x > 0] (the subgradient at 0 is 0, as in PyTorch)."""
+
+class ReLU(Elementwise):
+    """y = max(x, 0);  dL/dx = dL/dy · [x > 0] (the subgradient at 0 is 0, as in PyTorch);
+    f″ = 0 (away from 0)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -72,9 +117,15 @@ class ReLU(Module):
         self._require_forward(y)
         return grad_out * (y > 0)
 
+    def derivatives(self) -> tuple[np.ndarray, None]:
+        y = self._y
+        self._require_forward(y)
+        return (y > 0).astype(y.dtype), None
 
-class LeakyReLU(Module):
-    """y = x for x > 0, else a·x;  dL/dx = dL/dy · (1 if x > 0 else a) (a at 0, as in PyTorch)."""
+
+class LeakyReLU(Elementwise):
+    """y = x for x > 0, else a·x;  dL/dx = dL/dy · (1 if x > 0 else a) (a at 0, as in PyTorch);
+    f″ = 0 (away from 0)."""
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
@@ -90,20 +141,28 @@ class LeakyReLU(Module):
         self._require_forward(positive)
         return np.where(positive, grad_out, grad_out * self.negative_slope)
 
+    def derivatives(self) -> tuple[np.ndarray, None]:
+        positive = self._positive
+        self._require_forward(positive)
+        return np.where(positive, 1.0, self.negative_slope), None
+
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
 
 
-class Swish(Module):
-    """y = x · σ(βx) (SiLU for β = 1);  dL/dx = dL/dy · (s + β·y·(1 − s)) with s = σ(βx)."""
+class Swish(Elementwise):
+    """y = x · σ(βx) (SiLU for β = 1);  dL/dx = dL/dy · (s + β·y·(1 − s)) with s = σ(βx);
+    f″ = β·s(1 − s)·(2 + βx(1 − 2s))."""
 
     def __init__(self, beta: float = 1.0) -> None:
         super().__init__()
         self.beta = float(beta)
+        self._x: np.ndarray | None = None
         self._s: np.ndarray | None = None
         self._y: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        self._x = x
         self._s = s = sigmoid(x * self.beta) if self.beta != 1.0 else sigmoid(x)
         self._y = y = x * s
         return y
@@ -112,6 +171,13 @@ class Swish(Module):
         s, y = self._s, self._y
         self._require_forward(s)
         return grad_out * (s + self.beta * y * (1 - s))
+
+    def derivatives(self) -> tuple[np.ndarray, np.ndarray]:
+        x, s, y = self._x, self._s, self._y
+        self._require_forward(s)
+        b = self.beta
+        spread = s * (1 - s)
+        return s + b * y * (1 - s), b * spread * (2 + b * x * (1 - 2 * s))
 
     def extra_repr(self) -> str:
         return f"beta={self.beta}"
@@ -143,6 +209,48 @@ class Softmax(Module):
         y = self._y
         self._require_forward(y)
         return y * (grad_out - (grad_out * y).sum(axis=self.axis, keepdims=True))
+
+    def curvature_backward(
+        self, message: CurvatureMessage, need: str = "full"
+    ) -> CurvatureMessage | None:
+        """With J = diag(y) − yyᵀ and s = Σ_k g_k y_k: g_x = J g and, per sample,
+        H_x = J H_y J + T, where T = Σ_k g_k ∂²y_k/∂x∂xᵀ has entries
+        T_ij = δ_ij y_i (g_i − s) − y_i y_j (g_i + g_j − 2s) (dropped for Gauss–Newton).
+        LeCun's recursion keeps Σ_k J_ki² h_k and T_ii = y_i (g_i − s)(1 − 2y_i)."""
+        if need == "none":
+            return None
+        y = self._y
+        self._require_forward(y)
+        if y.ndim != 2 or self.axis not in (-1, 1):
+            raise NotImplementedError(
+                f"{self.label}: the curvature pass supports softmax over the last axis of "
+                f"(N, C) arrays, got shape {y.shape} and axis {self.axis}"
+            )
+        g = message.grad
+        s = (g * y).sum(axis=1, keepdims=True)
+        grad_in = y * (g - s)
+        if message.full:
+            jacobian = -y[:, :, None] * y[:, None, :]
+            np.einsum("nii->ni", jacobian)[...] += y
+            hess = jacobian @ message.hess @ jacobian
+            if message.second_order:
+                hess -= (
+                    y[:, :, None]
+                    * y[:, None, :]
+                    * (g[:, :, None] + g[:, None, :] - 2 * s[:, :, None])
+                )
+                np.einsum("nii->ni", hess)[...] += y * (g - s)
+            if not wants_full(message, need):
+                hess = np.einsum("nii->ni", hess).copy()
+        else:
+            require_full(message, self.label)
+            h = message.hess
+            # Σ_k J_ki² h_k with J_ki = y_k(δ_ki − y_i):  y_i²(1 − y_i)² h_i + y_i² Σ_{k≠i} y_k² h_k
+            yy_h = (y * y * h).sum(axis=1, keepdims=True)
+            hess = y * y * ((1 - y) ** 2 * h + yy_h - y * y * h)
+            if message.second_order:
+                hess += y * (g - s) * (1 - 2 * y)
+        return message.with_(grad_in, hess)
 
     def extra_repr(self) -> str:
         return f"axis={self.axis}"

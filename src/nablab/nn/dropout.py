@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nablab._random import RngLike, as_generator
+from nablab.nn.curvature import CurvatureMessage, elementwise
 from nablab.nn.module import Module
 
 DROPOUT_MODES = ("inverted", "scale_at_test")
@@ -68,6 +69,22 @@ class Dropout(Module):
         if self.last_mask is not None:
             grad_out = grad_out * self.last_mask
         return grad_out if self._scale == 1.0 else grad_out * grad_out.dtype.type(self._scale)
+
+    def curvature_need(self, need_input: str) -> str:
+        return need_input
+
+    def curvature_backward(
+        self, message: CurvatureMessage, need: str = "full"
+    ) -> CurvatureMessage | None:
+        """y = c·m ⊙ x is linear in x: g_x = c·m ⊙ g, H_x = (c·m)ᵢ(c·m)ⱼH_ij, with the last
+        forward's mask m (all ones in eval) and scale c."""
+        if need == "none":
+            return None
+        self._require_forward(self._scale)
+        factor = np.full(message.grad.shape, self._scale, message.grad.dtype)
+        if self.last_mask is not None:
+            factor *= self.last_mask
+        return elementwise(message, factor, None, need)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, mode={self.mode!r}"

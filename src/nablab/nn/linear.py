@@ -9,6 +9,7 @@ import numpy as np
 from nablab import init as initializers
 from nablab._checks import positive_int
 from nablab._random import RngLike, as_generator
+from nablab.nn.curvature import CurvatureMessage, add_curvature, require_full, wants_full
 from nablab.nn.module import Module, Parameter
 
 BiasMode = bool | Literal["shared"]
@@ -143,6 +144,70 @@ class Linear(Module):
     def backward_params(self, grad_out: np.ndarray) -> None:
         """Accumulate dL/dW and dL/db only; skips the product G Wᵀ."""
         self._accumulate(grad_out)
+
+    # ----------------------------------------------------------------- curvature
+    def curvature_need(self, need_input: str) -> str:
+        """The weight's diagonal needs only diag(H_Z); the input's block and a shared bias
+        need all of H_Z."""
+        return "diagonal" if need_input == "none" and self.bias_mode != "shared" else "full"
+
+    def curvature_backward(
+        self, message: CurvatureMessage, need: str = "full"
+    ) -> CurvatureMessage | None:
+        """Add ∂²L/∂W_ij² = Σ_n X_ni²·H_n[j, j] and ∂²L/∂b_j² = Σ_n H_n[j, j] into the
+        parameters' ``curvature`` (times the mask: a pruned weight has none) and return the
+        message about X: g_X = g_Z W̃ᵀ and H_X = W̃ H_Z W̃ᵀ (full blocks), diag(W̃ H_Z W̃ᵀ)
+        (``need="diagonal"``) or, from diagonals only, (W̃ ⊙ W̃) h_Z (LeCun's recursion).
+
+        A shared bias b (one for all units) has ∂²L/∂b² = Σ_n Σ_jk H_n[j, k], the sum of the
+        full blocks (of the diagonals in LeCun's recursion, which drops the rest).
+        """
+        x = self._x
+        self._require_forward(x)
+        if self._weight_transforms:
+            raise NotImplementedError(
+                f"{self.label}: the curvature pass does not support weight transforms "
+                f"({', '.join(type(t).__name__ for t in self.weight_transforms())}) yet"
+            )
+        h = message.diagonal()
+        if h.shape != (x.shape[0], self.out_features):
+            raise ValueError(
+                f"{self.label}: expected a curvature message for outputs of shape "
+                f"{(x.shape[0], self.out_features)}, got {h.shape}"
+            )
+        weight_curvature = (x * x).T @ h
+        if self.weight._mask is not None:
+            weight_curvature *= self.weight._mask
+        add_curvature(self.weight, weight_curvature)
+        bias = self.bias
+        if bias is not None:
+            if self.bias_mode is True:
+                value = h.sum(axis=0)
+            else:
+                if not message.full:
+                    require_full(message, self.label)
+                value = message.hess.sum() if message.full else h.sum()
+            if bias._mask is not None:
+                value = value * bias._mask
+            add_curvature(bias, value)
+        if need == "none":
+            return None
+        w = self._weight_used
+        grad_in = message.grad @ w.T
+        n, out = h.shape
+        if message.full:
+            # A_n = H_n W̃ᵀ for every sample as one product: (N·out, out) @ (out, in).
+            a = (message.hess.reshape(n * out, out) @ w.T).reshape(n, out, -1)
+            if wants_full(message, need):
+                # (W̃ A_n)ᵀ = W̃ H_n W̃ᵀ (H_n is symmetric), again as one product.
+                hess = (a.transpose(0, 2, 1).reshape(-1, out) @ w.T).reshape(n, -1, w.shape[0])
+            else:
+                hess = np.einsum("ij,nji->ni", w, a)
+        else:
+            if need == "full":
+                require_full(message, self.label)
+            hess = h @ (w * w).T
+        return message.with_(grad_in, hess)
 
     def extra_repr(self) -> str:
         return (

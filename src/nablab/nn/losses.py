@@ -41,6 +41,7 @@ class Loss:
             )
         self.reduction = reduction
         self._grad: Callable[[], np.ndarray] | None = None
+        self._saved: tuple[np.ndarray, np.ndarray] | None = None  # (pred, target), by reference
 
     def __call__(self, pred: np.ndarray, target: np.ndarray) -> float:
         return self.forward(pred, target)
@@ -53,6 +54,33 @@ class Loss:
         if self._grad is None:
             raise RuntimeError(f"{type(self).__name__}: backward() called before forward()")
         return self._grad()
+
+    def hessian(self, full: bool = True) -> np.ndarray:
+        """∂²L/∂p_n∂p_nᵀ of the last forward call, per sample: (N, d, d) blocks, or their
+        diagonals (N, d) with ``full=False`` (the curvature pass starts from it). Different
+        samples do not interact: every reduction is a sum over samples."""
+        if self._saved is None:
+            raise RuntimeError(f"{type(self).__name__}: hessian() called before forward()")
+        pred = self._saved[0]
+        if pred.ndim != 2:
+            raise ValueError(
+                f"{type(self).__name__}: the Hessian is defined here for predictions of shape "
+                f"(N, d), got {pred.shape}"
+            )
+        return self._hessian(full)
+
+    def _hessian(self, full: bool) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__}: no second derivative")
+
+    @staticmethod
+    def _diagonal_blocks(diagonal: np.ndarray, full: bool) -> np.ndarray:
+        """(N, d) diagonals as (N, d, d) diagonal blocks when ``full``."""
+        if not full:
+            return diagonal
+        n, d = diagonal.shape
+        blocks = np.zeros((n, d, d), diagonal.dtype)
+        np.einsum("nii->ni", blocks)[...] = diagonal
+        return blocks
 
     def _pair(self, pred: object, target: object) -> tuple[np.ndarray, np.ndarray]:
         """Prediction and target as arrays of one floating dtype and one shape."""
@@ -110,8 +138,15 @@ class MSELoss(Loss):
         n = self._divisor(pred)
         scale = 2.0 * self.factor / n
         self._grad = lambda: diff * scale
+        self._saved = (pred, target)
         flat = diff.ravel()
         return float(self.factor * np.dot(flat, flat) / n)
+
+    def _hessian(self, full: bool) -> np.ndarray:
+        """∂²L/∂p² = 2·factor/n on the diagonal, 0 elsewhere."""
+        pred = self._saved[0]
+        value = 2.0 * self.factor / self._divisor(pred)
+        return self._diagonal_blocks(np.full(pred.shape, value, pred.dtype), full)
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}, factor={self.factor}"
@@ -122,6 +157,7 @@ class BCELoss(Loss):
 
     L = −Σ [t·log p + (1 − t)·log(1 − p)] / n, each log clamped at −100 (as PyTorch).
     dL/dp = (p − t) / max(p(1 − p), ε) / n, ε = float32(1e-12) (PyTorch's backward formula).
+    ∂²L/∂p² = [t/p² + (1 − t)/(1 − p)²] / n (per entry; no cross terms).
     """
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
@@ -140,21 +176,36 @@ class BCELoss(Loss):
             log_q = np.maximum(np.log1p(-pred), -100)
         n = self._divisor(pred)
         self._grad = lambda: (pred - target) / np.maximum(pred * (1 - pred), _BCE_EPSILON) / n
+        self._saved = (pred, target)
         return float(-(target * log_p + (1 - target) * log_q).sum() / n)
+
+    def _hessian(self, full: bool) -> np.ndarray:
+        pred, target = self._saved
+        second = (target / (pred * pred) + (1 - target) / ((1 - pred) * (1 - pred))) / (
+            self._divisor(pred)
+        )
+        return self._diagonal_blocks(second, full)
 
 
 class BCEWithLogitsLoss(Loss):
     """Binary cross-entropy on logits x, numerically stable:
 
-    L = Σ [max(x, 0) − x·t + log(1 + e^(−|x|))] / n;  dL/dx = (σ(x) − t) / n.
+    L = Σ [max(x, 0) − x·t + log(1 + e^(−|x|))] / n;  dL/dx = (σ(x) − t) / n;
+    ∂²L/∂x² = σ(x)(1 − σ(x)) / n (per entry).
     """
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         pred, target = self._pair(pred, target)
         n = self._divisor(pred)
         self._grad = lambda: (sigmoid(pred) - target) / n
+        self._saved = (pred, target)
         terms = np.maximum(pred, 0) - pred * target + np.log1p(np.exp(-np.abs(pred)))
         return float(terms.sum() / n)
+
+    def _hessian(self, full: bool) -> np.ndarray:
+        pred = self._saved[0]
+        p = sigmoid(pred)
+        return self._diagonal_blocks(p * (1 - p) / self._divisor(pred), full)
 
 
 class CrossEntropyLoss(Loss):
@@ -165,6 +216,7 @@ class CrossEntropyLoss(Loss):
         log p = X − max − log Σ e^(X − max)
         L = −Σ_n Σ_c T[n, c] · log p[n, c] / n        (n = N for "mean", 1 for "sum")
         dL/dX = (softmax(X) · Σ_c T[n, c] − T) / n   (= (p − T)/n for rows that sum to 1)
+        ∂²L/∂X_n∂X_nᵀ = Σ_c T[n, c] · (diag(p_n) − p_n p_nᵀ) / n
 
     With class indices the whole forward is one fused pass per row
     (:func:`nablab.nn.kernels.softmax_cross_entropy`), and ``correct`` counts the rows whose
@@ -196,6 +248,7 @@ class CrossEntropyLoss(Loss):
             )
         n_rows, n_classes = logits.shape
         target = target if isinstance(target, np.ndarray) else _as_array(target, "target", where)
+        self._saved = (logits, target)
         n = self.divisor(logits.shape)
         if target.dtype.kind in "iu":
             if target.shape != (n_rows,):
@@ -233,6 +286,19 @@ class CrossEntropyLoss(Loss):
         mass = target.sum(axis=1, keepdims=True)
         self._grad = lambda: (exp / sum_exp * mass - target) / n
         return float(-(target * log_p).sum() / n)
+
+    def _hessian(self, full: bool) -> np.ndarray:
+        logits, target = self._saved
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        weight = 1.0 / self.divisor(logits.shape)
+        if target.dtype.kind not in "iu":
+            weight = target.sum(axis=1).astype(logits.dtype)[:, None] * weight
+        if not full:
+            return p * (1 - p) * weight
+        blocks = -p[:, :, None] * p[:, None, :]
+        np.einsum("nii->ni", blocks)[...] += p
+        return blocks * np.asarray(weight)[..., None]
 
 
 LOSSES: Registry[type[Loss]] = Registry("loss")

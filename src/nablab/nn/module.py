@@ -287,6 +287,23 @@ class Module:
         """
         self.backward(grad_out)
 
+    # ----------------------------------------------------------------- curvature
+    def curvature_need(self, need_input: str) -> str:
+        """What this module needs to know about its output's curvature (``"full"`` blocks or
+        the ``"diagonal"``) to give its input's curvature in the form ``need_input``
+        (``"full"``, ``"diagonal"`` or ``"none"``); see :mod:`nablab.nn.curvature`."""
+        return "full"
+
+    def curvature_backward(self, message, need: str = "full"):
+        """The curvature pass: from a :class:`~nablab.nn.curvature.CurvatureMessage` about the
+        output of the last forward, *add* the diagonal of ∂²L/∂p² into every parameter's
+        ``curvature`` and return the message about the input (``None`` when ``need`` is
+        ``"none"``). Modules that support it override this."""
+        raise NotImplementedError(
+            f"{self.label}: the curvature pass (the Hessian diagonal of Optimal Brain Damage) "
+            f"is not supported for {type(self).__name__} yet"
+        )
+
     # ----------------------------------------------------------------- hooks
     def register_forward_hook(self, hook: ForwardHook) -> RemovableHandle:
         """Call ``hook(module, input, output)`` after every forward; a non-``None`` return
@@ -549,3 +566,22 @@ class Sequential(Module):
             grad_out = layer.backward(grad_out)
         if layers:
             layers[0].backward_params(grad_out)
+
+    def _curvature_needs(self, need_input: str) -> tuple[list[str], str]:
+        """What each layer must give about its input, and what the last needs of its output."""
+        needs = []
+        for layer in self._layers:
+            needs.append(need_input)
+            need_input = layer.curvature_need(need_input)
+        return needs, need_input
+
+    def curvature_need(self, need_input: str) -> str:
+        return self._curvature_needs(need_input)[1]
+
+    def curvature_backward(self, message, need: str = "full"):
+        """The curvature pass through the layers in reverse; each layer is asked for no more
+        than the layers before it need (the first layer for nothing when ``need="none"``)."""
+        needs, _ = self._curvature_needs(need)
+        for layer, layer_need in zip(reversed(self._layers), reversed(needs), strict=True):
+            message = layer.curvature_backward(message, layer_need)
+        return message

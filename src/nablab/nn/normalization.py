@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 
 from nablab._checks import positive_int
+from nablab.nn.curvature import CurvatureMessage, add_curvature, elementwise
 from nablab.nn.module import Module, Parameter
 
 
@@ -141,6 +142,30 @@ class BatchNorm1d(Module):
             return g_hat * inv_std
         return _normalized_backward(g_hat, x_hat, inv_std, axis=0)
 
+    def curvature_need(self, need_input: str) -> str:
+        return "diagonal" if need_input == "none" else need_input
+
+    def curvature_backward(
+        self, message: CurvatureMessage, need: str = "full"
+    ) -> CurvatureMessage | None:
+        """With the running statistics (eval), y = γ·x̂ + β is affine in x and linear in γ:
+        ∂²L/∂γ² = Σ_n x̂² h, ∂²L/∂β² = Σ_n h, and x gets the element-wise rule with
+        f′ = γ/√(r_var + ε). Batch statistics couple the samples: not supported."""
+        self._require_forward(self._cache)
+        x_hat, inv_std, used_batch = self._cache
+        if used_batch:
+            raise NotImplementedError(
+                f"{self.label}: the curvature pass with batch statistics (training mode, or "
+                "track_running_stats=False) is not supported yet; call model.eval() first"
+            )
+        h = message.diagonal()
+        scale = inv_std
+        if self.affine:
+            add_curvature(self.weight, (x_hat * x_hat * h).sum(axis=0))
+            add_curvature(self.bias, h.sum(axis=0))
+            scale = inv_std * self.weight.data
+        return elementwise(message, scale, None, need)
+
     def extra_repr(self) -> str:
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
@@ -257,6 +282,27 @@ class MeanOnlyBatchNorm1d(Module):
         self.bias.grad += grad_out.sum(axis=0)
         g_hat = grad_out * self.weight.data
         return g_hat - g_hat.mean(axis=0) if used_batch else g_hat
+
+    def curvature_need(self, need_input: str) -> str:
+        return "diagonal" if need_input == "none" else need_input
+
+    def curvature_backward(
+        self, message: CurvatureMessage, need: str = "full"
+    ) -> CurvatureMessage | None:
+        """In eval, y = γ·(x − r_mean) + β: ∂²L/∂γ² = Σ_n (x − r_mean)² h, ∂²L/∂β² = Σ_n h,
+        and x gets the element-wise rule with f′ = γ. The batch mean couples the samples in
+        training: not supported."""
+        self._require_forward(self._cache)
+        centered, used_batch = self._cache
+        if used_batch:
+            raise NotImplementedError(
+                f"{self.label}: the curvature pass with batch statistics (training mode) is not "
+                "supported yet; call model.eval() first"
+            )
+        h = message.diagonal()
+        add_curvature(self.weight, (centered * centered * h).sum(axis=0))
+        add_curvature(self.bias, h.sum(axis=0))
+        return elementwise(message, self.weight.data, None, need)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, momentum={self.momentum}"

@@ -21,6 +21,7 @@ to the exact one is wrong even inside the tolerance.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -28,8 +29,8 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from nablab._yaml import YamlInputError
+from nablab._yaml import read as read_yaml
 from nablab.i18n import M, localized
 from nablab.solve.derive import solution_document
 from nablab.solve.mistakes import MISTAKES, ROUNDING, combine, rounding_mistake
@@ -107,18 +108,19 @@ def half_unit(text: str) -> float:
         raise ValueError(f"not a number: {text!r}") from None
     if not number.is_finite():
         raise ValueError(f"not a finite number: {text!r}")
-    return 0.5 * 10.0 ** int(number.as_tuple().exponent)
+    exponent = int(number.as_tuple().exponent)
+    if not -300 <= exponent <= 300 or not math.isfinite(float(number)):
+        raise ValueError(f"not a finite double-precision number: {text!r}")
+    return 0.5 * 10.0**exponent
 
 
 def load_answers(path: str | Path) -> list[Given]:
     """Read an answer file, keeping each number as written (for its precision)."""
     path = Path(path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader)
-    except OSError as error:
-        raise ExerciseError([f"cannot read the file: {error.strerror}"], str(path)) from None
-    except yaml.YAMLError as error:
-        raise ExerciseError([f"invalid YAML: {error}"], str(path)) from None
+        raw = read_yaml(path, "answers", strings_only=True)
+    except YamlInputError as error:
+        raise ExerciseError([str(error)], str(path)) from None
     return parse_answers(raw, str(path))
 
 
@@ -133,8 +135,11 @@ def parse_answers(raw: Any, source: str = "answers") -> list[Given]:
             problems.append(f"{name}: expected a number, got {type(value).__name__}")
             continue
         try:
-            answers.append(Given(str(name), value.strip(), float(value), half_unit(value)))
-        except ValueError:
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError(value)
+            answers.append(Given(str(name), value.strip(), number, half_unit(value)))
+        except (ValueError, OverflowError):
             problems.append(f"{name}: expected a finite number as written, got {value!r}")
     if problems:
         raise ExerciseError(problems, source)
@@ -209,6 +214,8 @@ class Checker:
     and one re-run per hypothesis, not one per sheet."""
 
     def __init__(self, exercise: Exercise, rtol: float = 1e-3) -> None:
+        if not (rtol >= 0 and math.isfinite(rtol)):
+            raise ValueError(f"check: rtol must be a finite number >= 0, got {rtol}")
         self.exercise, self.rtol = exercise, rtol
         self.trace = run(exercise, CORRECT)
         self.quantities = Quantities(self.trace)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -235,6 +236,11 @@ def report_text(report: Report) -> str:
 
 
 def check_command(exercise_path: str, answers_path: str, fmt: str, rtol: float) -> int:
+    if not (rtol >= 0 and math.isfinite(rtol)):
+        print(
+            f"nablab check: error: --rtol must be a finite number >= 0, got {rtol}", file=sys.stderr
+        )
+        return 2
     try:
         exercise = load_exercise(exercise_path)
         answers = load_answers(answers_path)

@@ -26,8 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nablab.i18n import M, localized
 from nablab.solve.checker import Checker, Given, Report, load_answers, parse_answers
 from nablab.solve.mistakes import ROUNDING
@@ -523,8 +521,3 @@ def summary_text(grades: ClassGrades) -> str:
             )
         )
     return "\n".join(lines) + "\n"
-
-
-def load_sheet_text(text: str, source: str = "answers") -> list[Given]:
-    """Answers from YAML text (numbers kept as written)."""
-    return parse_answers(yaml.load(text, Loader=yaml.BaseLoader), source)

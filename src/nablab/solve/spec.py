@@ -12,9 +12,10 @@ import inspect
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from nablab._yaml import YamlInputError
+from nablab._yaml import read as read_yaml
 from nablab.errors import NablabError
 from nablab.nn.activations import ACTIVATIONS
 from nablab.nn.losses import LOSSES
@@ -539,14 +540,7 @@ def load_exercise(path: str | Path) -> Exercise:
     """Read and validate an exercise file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ExerciseError([f"cannot read the file: {error.strerror}"], str(path)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        problem = getattr(error, "problem", None) or str(error)
-        raise ExerciseError([f"{where}: invalid YAML: {problem}"], str(path)) from None
+        data = read_yaml(path, "exercise")
+    except YamlInputError as error:
+        raise ExerciseError([str(error)], str(path)) from None
     return parse_exercise(data, str(path))

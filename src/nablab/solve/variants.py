@@ -31,9 +31,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from nablab._yaml import YamlInputError
+from nablab._yaml import read as read_yaml
 from nablab.i18n import M
 from nablab.solve.spec import Exercise, ExerciseError, _pydantic_problems, parse_exercise
 from nablab.solve.trace import Trace, run
@@ -200,11 +201,9 @@ def parse_template(data: Any, source: str = "exercise") -> Template:
 def load_template(path: str | Path) -> Template:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ExerciseError([f"cannot read the file: {error.strerror}"], str(path)) from None
-    except yaml.YAMLError as error:
-        raise ExerciseError([f"invalid YAML: {error}"], str(path)) from None
+        data = read_yaml(path, "exercise")
+    except YamlInputError as error:
+        raise ExerciseError([str(error)], str(path)) from None
     return parse_template(data, str(path))
 
 
