@@ -9,6 +9,14 @@ import pytest
 import helpers.oracle  # noqa: F401  (sets torch to float64, one thread)
 
 
+def pytest_configure(config) -> None:
+    """The message catalogues are compiled (.po → .mo) before anything renders a message, as
+    the package build does."""
+    from nablab.i18n import compile_catalogues
+
+    compile_catalogues()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _environment(tmp_path_factory):
     """Generated datasets are cached in a folder of the test session, not the user's; an

@@ -132,6 +132,72 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=DTYPES, default="float32")
 
 
+def _language_flags(parser: argparse.ArgumentParser) -> None:
+    from nablab.i18n import DIGIT_STYLES, LANGUAGES
+
+    parser.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        default="en",
+        help="the language of every sentence written (fa: Persian, right-to-left HTML)",
+    )
+    parser.add_argument(
+        "--digits",
+        choices=DIGIT_STYLES,
+        default="latin",
+        help="digits in prose (fa: Persian digits; formulas keep Latin digits)",
+    )
+
+
+def _course_commands(commands) -> None:
+    """``nablab grade`` and ``nablab variants``."""
+    variants = commands.add_parser(
+        "variants",
+        help="a different exercise for every student: sheets, answer keys, solutions, quizzes",
+    )
+    variants.add_argument(
+        "exercise",
+        help="the exercise file, with ranges such as weights: {random: [-1, 1], decimals: 2}",
+    )
+    who = variants.add_mutually_exclusive_group(required=True)
+    who.add_argument("--students", metavar="ROSTER", help="a CSV roster (a student column)")
+    who.add_argument("--n", type=int, help="this many students, named s01, s02, …")
+    variants.add_argument("--seed", type=int, required=True, help="the sweep seed")
+    variants.add_argument("--out", required=True, help="the folder to write")
+    variants.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="KIND",
+        help="accept this degeneracy instead of drawing again (dead_relu, zero_gradient, "
+        "saturation, not_finite); repeatable",
+    )
+    variants.add_argument("--moodle", metavar="FILE", help="also write a Moodle XML quiz")
+    variants.add_argument("--qti", metavar="FILE", help="also write a QTI 1.2 package (Canvas)")
+    _language_flags(variants)
+
+    grade = commands.add_parser(
+        "grade", help="grade a class: every sheet in one run, a report per student"
+    )
+    grade.add_argument("exercise", help="the exercise file (with --roster: the variants' file)")
+    grade.add_argument(
+        "sheets", nargs="+", help="answer files, folders of them, or a CSV with a row per student"
+    )
+    grade.add_argument("--out", help="folder for grades.csv, grades.json and report.html")
+    grade.add_argument(
+        "--roster", help="grade each student against their own variant (with --seed)"
+    )
+    grade.add_argument("--seed", type=int, help="the seed the variants were drawn with")
+    grade.add_argument(
+        "--allow", action="append", default=[], metavar="KIND", help="as for `nablab variants`"
+    )
+    grade.add_argument(
+        "--rtol", type=float, default=None, help="relative slack (default: the exercise's)"
+    )
+    grade.add_argument("--format", choices=("text", "json"), default="text")
+    _language_flags(grade)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from nablab import __version__
     from nablab.data.augment_spec import describe as augment_help
@@ -174,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument(
         "--names", action="store_true", help="list every name of the exercise, then stop"
     )
+    solve.add_argument(
+        "--compare-conventions",
+        action="store_true",
+        help="solve it under each convention a course might use and show where numbers part",
+    )
+    _language_flags(solve)
 
     check = commands.add_parser(
         "check",
@@ -190,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=1e-3,
         help="relative slack for rounding carried through steps (default 1e-3)",
     )
+    _language_flags(check)
+    _course_commands(commands)
 
     train = commands.add_parser(
         "train", help="train a classifier (MLP or CNN) and write its run folder"
@@ -223,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
     train.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")
     train.add_argument("--no-diagnostics", dest="diagnostics", action="store_false")
+    _language_flags(train)
 
     summary = commands.add_parser(
         "summary", help="per-layer parameter table of the model that `nablab train` would build"
@@ -250,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for figure.png/svg, result.json, report.html "
         "(with --all: notebook.html and a folder per experiment)",
     )
+    _language_flags(run)
     _sweep_commands(commands)
     _prune_parser(commands)
     return parser
@@ -389,9 +465,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     from nablab.errors import NablabError
+    from nablab.i18n import using
 
     try:
-        return _dispatch(parser, args, argv)
+        with using(getattr(args, "lang", None), getattr(args, "digits", None)):
+            return _dispatch(parser, args, argv)
     except NablabError as error:
         print(f"nablab {args.command}: error: {error}", file=sys.stderr)
         return 2
@@ -411,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> int:
+    from nablab.errors import NablabError
+
     if args.command == "demo":
         from nablab.demo import run
 
@@ -419,7 +499,13 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
         from nablab.solve.commands import solve_command
 
         return solve_command(
-            args.exercise, args.format, args.out, args.explain, verify=args.verify, names=args.names
+            args.exercise,
+            args.format,
+            args.out,
+            args.explain,
+            verify=args.verify,
+            names=args.names,
+            conventions=args.compare_conventions,
         )
     if args.command == "train":
         from nablab.train.command import train_command
@@ -448,6 +534,29 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
         from nablab.solve.commands import check_command
 
         return check_command(args.exercise, args.answers, args.format, args.rtol)
+    if args.command == "grade":
+        from nablab.solve.course import grade_command
+
+        return grade_command(
+            args.exercise,
+            args.sheets,
+            args.out,
+            args.roster,
+            args.seed,
+            args.allow,
+            args.rtol,
+            args.format,
+        )
+    if args.command == "variants":
+        from nablab.solve.course import variants_command
+        from nablab.solve.variants import numbered_students, read_roster
+
+        if args.n is not None and args.n < 1:
+            raise NablabError(f"--n: expected at least 1 student, got {args.n}")
+        students = read_roster(args.students) if args.students else numbered_students(args.n)
+        return variants_command(
+            args.exercise, students, args.seed, args.out, args.allow, args.moodle, args.qti
+        )
     if args.command == "sweep":
         from nablab.sweep.command import sweep_command
 

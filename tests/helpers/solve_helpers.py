@@ -19,3 +19,22 @@ def example(name: str, **changes):
     data = example_data(name)
     data.update(changes)
     return parse_exercise(data)
+
+
+def answers_of(trace, names: list[str], digits: int = 6) -> dict[str, str]:
+    """An answer sheet: the values ``trace`` gives the quantities ``names``, written with
+    ``digits`` decimals (what a student who computed exactly that would write)."""
+    from nablab.solve.names import Quantities
+
+    quantities = Quantities(trace)
+    return {
+        name: f"{float(quantities.value(quantities.resolve(name))):.{digits}f}" for name in names
+    }
+
+
+def mistake_variant(mistake_id: str, exercise, index: int = 0):
+    """The ``index``-th way of making the named mistake on ``exercise``."""
+    from nablab.solve.mistakes import MISTAKES
+
+    mistake = next(m for m in MISTAKES if m.id == mistake_id)
+    return mistake.variants(exercise)[index][1]

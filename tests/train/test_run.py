@@ -76,5 +76,5 @@ def test_the_lr_range_test_and_a_solution_display_too():
     assert f"valley at lr = {result.valley:.3g}" in result._repr_html_()
     trace = run(load_exercise("examples/mazur.yaml"))
     html = trace._repr_html_()
-    assert html.startswith('<div class="nablab-solution">') and "<math" in html
+    assert html.startswith('<div class="nablab-solution" ') and "<math" in html
     assert "0.35891648" in html

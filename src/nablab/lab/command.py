@@ -67,7 +67,7 @@ def _summary(result: Result, console) -> None:
 
     style = "green" if result.holds else "yellow"
     console.print(
-        f"[bold]{result.experiment}[/bold]: [{style}]{result.verdict}[/{style}] "
+        f"[bold]{result.experiment}[/bold]: [{style}]{result.verdict_text()}[/{style}] "
         f"({result.timings['seconds']:.1f} s)"
     )
     for check in result.checks:

@@ -35,7 +35,24 @@ class Check:
         object.__setattr__(self, "holds", bool(self.holds))
 
     def line(self) -> str:
-        return f"{'holds' if self.holds else 'does not hold'}: {self.claim} — {self.evidence}"
+        """``holds: claim — evidence`` (the verdict word in the language in force; the claim
+        and evidence as the experiment wrote them)."""
+        from nablab.i18n import M, localized
+
+        word = (
+            M("lab.verdict.holds", "holds")
+            if self.holds
+            else M("lab.verdict.fails", "does not hold")
+        )
+        return localized(
+            M(
+                "lab.check",
+                "{verdict}: {claim} — {evidence}",
+                verdict=word,
+                claim=self.claim,
+                evidence=self.evidence,
+            )
+        )
 
 
 @dataclass
@@ -56,6 +73,19 @@ class Result:
     def holds(self) -> bool:
         """Every sub-claim held."""
         return all(check.holds for check in self.checks)
+
+    def verdict_text(self) -> str:
+        """The verdict in words, in the language in force."""
+        from nablab.i18n import M, localized
+
+        held = sum(check.holds for check in self.checks)
+        if held == len(self.checks):
+            return localized(M("lab.verdict.holds", "holds"))
+        if held == 0:
+            return localized(M("lab.verdict.fails", "does not hold"))
+        return localized(
+            M("lab.verdict.part", "holds in part ({held} of {of})", held=held, of=len(self.checks))
+        )
 
     @property
     def verdict(self) -> str:

@@ -8,7 +8,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from nablab import i18n
 from nablab._io import write_atomic
+from nablab.i18n import M, localized
 from nablab.lab.experiment import Result
 
 _CSS = """
@@ -64,23 +66,30 @@ def result_html(result: Result, level: int = 1, anchor: str | None = None) -> st
     )
     heading = f"h{level}"
     ident = f' id="{escape(anchor)}"' if anchor else ""
+    claim = localized(M("lab.report.claim", "Claim: {claim}", claim=result.claim), html=True)
+    verdict = localized(
+        M("lab.report.verdict", "Verdict: {verdict}", verdict=result.verdict_text()), html=True
+    )
+    numbers = localized(M("lab.report.numbers", "Numbers"), html=True)
+    parameters = localized(M("lab.report.parameters", "Parameters"), html=True)
+    reproduce = localized(M("lab.report.reproduce", "Reproduce:"), html=True)
     return (
         f"<{heading}{ident}>{escape(result.experiment)}</{heading}>"
-        f'<p class="claim">Claim: {escape(result.claim)}</p>'
-        f'<div class="verdict {kind}"><b>Verdict: {escape(result.verdict)}</b><ul>{checks}'
+        f'<p class="claim">{claim}</p>'
+        f'<div class="verdict {kind}"><b>{verdict}</b><ul>{checks}'
         "</ul></div>"
-        f"{figures}<h{level + 1}>Numbers</h{level + 1}>{_table(result.numbers)}"
-        f"<h{level + 1}>Parameters</h{level + 1}>{_table(result.params)}"
-        f"<p>Reproduce: <code>{escape(result.command())}</code></p>"
+        f"{figures}<h{level + 1}>{numbers}</h{level + 1}>{_table(result.numbers)}"
+        f"<h{level + 1}>{parameters}</h{level + 1}>{_table(result.params)}"
+        f"<p>{reproduce} <code>{escape(result.command())}</code></p>"
     )
 
 
 def _page(title: str, body: str) -> str:
     return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8"/>\n'
+        f'<!DOCTYPE html>\n<html {i18n.html_attributes()}>\n<head>\n<meta charset="utf-8"/>\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1"/>\n'
-        f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}\n"
-        "</body>\n</html>\n"
+        f"<title>{escape(title)}</title>\n<style>{_CSS}{i18n.page_css()}</style>\n</head>\n"
+        f"<body>\n{body}\n</body>\n</html>\n"
     )
 
 
@@ -116,18 +125,25 @@ def notebook_html(results: list[Result], topics: dict[str, str]) -> str:
             continue
         items = "".join(
             f'<li><a href="#{escape(r.experiment)}">{escape(r.experiment)}</a>: '
-            f"{escape(r.verdict)}</li>"
+            f"{escape(r.verdict_text())}</li>"
             for r in mine
         )
         index.append(f"<li>{escape(title)}<ul>{items}</ul></li>")
         sections += [result_html(r, level=2, anchor=r.experiment) for r in mine]
     held = sum(r.holds for r in results)
+    title = localized(M("lab.notebook.title", "nablab lab notebook"))
+    count = M(
+        "lab.notebook.count",
+        "{count} experiments; the claim held in {held}.",
+        count=len(results),
+        held=held,
+    )
     body = (
-        "<h1>nablab lab notebook</h1>"
-        f"<p>{len(results)} experiments; the claim held in {held}.</p>"
+        f"<h1>{escape(title)}</h1>"
+        f"<p>{localized(count, html=True)}</p>"
         f"<ul>{''.join(index)}</ul>" + "".join(sections)
     )
-    return _page("nablab lab notebook", body)
+    return _page(title, body)
 
 
 def write_notebook(results: list[Result], topics: dict[str, str], out: str | Path) -> Path:

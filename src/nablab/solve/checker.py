@@ -31,6 +31,7 @@ from typing import Any
 
 from nablab._yaml import YamlInputError
 from nablab._yaml import read as read_yaml
+from nablab.i18n import M, localized
 from nablab.solve.derive import solution_document
 from nablab.solve.mistakes import MISTAKES, ROUNDING, combine, rounding_mistake
 from nablab.solve.names import Quantities, UnknownNameError
@@ -88,11 +89,14 @@ class Report:
                     "status": r.status,
                     "ok": r.ok,
                 }
-                | ({"problem": r.problem} if r.problem else {})
+                | ({"problem": localized(r.problem)} if r.problem else {})
                 for r in self.results
             ],
             "first_divergence": self.first_divergence,
-            "explanations": self.explanations,
+            "explanations": [
+                {k: localized(v) if isinstance(v, str) and k != "id" else v for k, v in e.items()}
+                for e in self.explanations
+            ],
         }
 
 
@@ -182,7 +186,11 @@ def _mark(given: Given, quantities: Quantities, order: dict[str, int], rtol: flo
     stale = previous is not None and previous != expected
     if ok and stale and abs(given.value - previous) <= abs(given.value - expected):
         ok = False
-        problem = f"this is the value before the update ({previous:.10g}), not after it"
+        problem = M(
+            "check.stale",
+            "this is the value before the update ({previous}), not after it",
+            previous=f"{previous:.10g}",
+        )
     return Result(
         given.name,
         given.value,
@@ -197,93 +205,153 @@ def _mark(given: Given, quantities: Quantities, order: dict[str, int], rtol: flo
     )
 
 
+class Checker:
+    """An exercise solved once, against which any number of answer sheets is checked.
+
+    The exact solution, its names and its document (the order of computation and the formula
+    behind each number) are built once; the exercise re-run under each known mistake is
+    computed the first time a sheet needs it and kept, so a class of sheets costs one solve
+    and one re-run per hypothesis, not one per sheet."""
+
+    def __init__(self, exercise: Exercise, rtol: float = 1e-3) -> None:
+        if not (rtol >= 0 and math.isfinite(rtol)):
+            raise ValueError(f"check: rtol must be a finite number >= 0, got {rtol}")
+        self.exercise, self.rtol = exercise, rtol
+        self.trace = run(exercise, CORRECT)
+        self.quantities = Quantities(self.trace)
+        self.equations = solution_document(self.trace).equations()
+        self.order = {key: i for i, key in enumerate(self.equations)}
+        self._hypotheses = [(m, m.variants(exercise)) for m in MISTAKES]
+        self._runs: dict[Any, Quantities | None] = {}
+
+    def check(self, answers: list[Given]) -> Report:
+        """Mark every answer, find the first wrong one in computation order and the mistakes
+        that explain the wrong numbers."""
+        results = sorted(
+            (_mark(given, self.quantities, self.order, self.rtol) for given in answers),
+            key=lambda r: r.order,
+        )
+        wrong = [r for r in results if r.status == "wrong"]
+        first = None
+        if wrong:
+            result = wrong[0]
+            equation = self.equations.get(result.key)
+            first = {
+                "name": result.name,
+                "given": result.given,
+                "expected": result.expected,
+                "formula": equation_text(equation) if equation is not None else None,
+            }
+        explanations: list[dict[str, Any]] = []
+        known = [r for r in results if r.status != "unknown"]
+        if not known:
+            verdict = "unchecked"
+        elif not wrong:
+            verdict = "correct"
+        else:
+            explanations = self.explain(answers, results)
+            carried = [e for e in explanations if e["id"] == ROUNDING]
+            if carried and carried[0]["explains_wrong"] == len(wrong):
+                verdict = ROUNDING
+            else:
+                verdict = "incorrect"
+        return Report(verdict, results, first, explanations)
+
+    def run_under(self, key: Any, variant: Variant) -> Quantities | None:
+        """The quantities of the exercise run under ``variant`` (kept under ``key``); None when
+        the variant cannot run."""
+        if key not in self._runs:
+            try:
+                self._runs[key] = Quantities(run(self.exercise, variant))
+            except (ExerciseError, ValueError, FloatingPointError, ArithmeticError):
+                self._runs[key] = None
+        return self._runs[key]
+
+    def explain(self, answers: list[Given], results: list[Result]) -> list[dict[str, Any]]:
+        """The known mistakes (and pairs of them) whose re-run reproduces wrong answers; each
+        is reported only when it explains at least one wrong answer, best first."""
+        wrong = {r.name for r in results if r.status == "wrong"}
+        checked = [g for g in answers if any(r.name == g.name and r.key for r in results)]
+        decimals = Counter(g.decimals for g in checked).most_common(1)
+        hypotheses = list(self._hypotheses)
+        if decimals and decimals[0][0] > 0:
+            rounding = rounding_mistake(decimals[0][0])
+            hypotheses.append((rounding, rounding.variants(self.exercise)))
+        found, singles = [], []
+        for mistake, variants in hypotheses:
+            best = None
+            for index, (detail, variant) in enumerate(variants):
+                key = (mistake.id, index, str(detail))
+                score = self._score(key, variant, checked, wrong)
+                if score is not None and (best is None or score[:2] > best[0][:2]):
+                    best = (score, detail, variant, key)
+            if best is None:
+                continue
+            (explained, matched, of), detail, variant, key = best
+            singles.append((mistake, detail, variant, explained, key))
+            if explained:
+                found.append(
+                    _entry(mistake.id, mistake.description, detail, explained, matched, of, wrong)
+                )
+        if wrong and not any(e["explains_wrong"] == len(wrong) for e in found):
+            for (a, da, va, ea, ka), (b, db, vb, eb, kb) in combinations(singles, 2):
+                if ROUNDING in (a.id, b.id):
+                    continue
+                both = combine(va, vb)
+                score = None if both is None else self._score((ka, kb), both, checked, wrong)
+                if score is None or score[0] <= max(ea, eb):
+                    continue
+                explained, matched, of = score
+                found.append(
+                    _entry(
+                        f"{a.id}+{b.id}",
+                        M(
+                            "mistake.combined",
+                            "{first}, and {second}",
+                            first=a.description,
+                            second=b.description,
+                        ),
+                        M("mistake.combined_detail", "{first}; and {second}", first=da, second=db),
+                        explained,
+                        matched,
+                        of,
+                        wrong,
+                    )
+                )
+        found.sort(key=lambda e: (-e["explains_wrong"], -e["matched"], "+" in e["id"]))
+        return found
+
+    def _score(
+        self, key: Any, variant: Variant, answers: list[Given], wrong: set[str]
+    ) -> tuple[int, int, int] | None:
+        """(wrong answers reproduced, answers reproduced, answers) by the exercise run under
+        ``variant``; None when the variant cannot run."""
+        quantities = self.run_under(key, variant)
+        if quantities is None:
+            return None
+        matched = explained = 0
+        for given in answers:
+            try:
+                value = float(quantities.value(quantities.resolve(given.name)))
+            except UnknownNameError:
+                continue
+            if abs(given.value - value) <= _tolerance(given, value, self.rtol):
+                matched += 1
+                explained += given.name in wrong
+        return explained, matched, len(answers)
+
+
 def check(exercise: Exercise, answers: list[Given], rtol: float = 1e-3) -> Report:
     """Mark every answer, find the first wrong one in computation order and the mistakes
-    that explain the wrong numbers."""
-    if not (rtol >= 0 and math.isfinite(rtol)):
-        raise ValueError(f"check: rtol must be a finite number >= 0, got {rtol}")
-    trace = run(exercise, CORRECT)
-    quantities = Quantities(trace)
-    equations = solution_document(trace).equations()
-    order = {key: i for i, key in enumerate(equations)}
-    results = sorted(
-        (_mark(given, quantities, order, rtol) for given in answers), key=lambda r: r.order
-    )
-    wrong = [r for r in results if r.status == "wrong"]
-    first = None
-    if wrong:
-        result = wrong[0]
-        equation = equations.get(result.key)
-        first = {
-            "name": result.name,
-            "given": result.given,
-            "expected": result.expected,
-            "formula": equation_text(equation) if equation is not None else None,
-        }
-    explanations: list[dict[str, Any]] = []
-    known = [r for r in results if r.status != "unknown"]
-    if not known:
-        verdict = "unchecked"
-    elif not wrong:
-        verdict = "correct"
-    else:
-        explanations = explain_mistakes(exercise, answers, results, rtol)
-        carried = [e for e in explanations if e["id"] == ROUNDING]
-        if carried and carried[0]["explains_wrong"] == len(wrong):
-            verdict = ROUNDING
-        else:
-            verdict = "incorrect"
-    return Report(verdict, results, first, explanations)
+    that explain the wrong numbers (one sheet; :class:`Checker` for many)."""
+    return Checker(exercise, rtol).check(answers)
 
 
 def explain_mistakes(
     exercise: Exercise, answers: list[Given], results: list[Result], rtol: float
 ) -> list[dict[str, Any]]:
-    """The known mistakes (and pairs of them) whose re-run reproduces wrong answers; each is
-    reported only when it explains at least one wrong answer, best first."""
-    wrong = {r.name for r in results if r.status == "wrong"}
-    checked = [g for g in answers if any(r.name == g.name and r.key for r in results)]
-    decimals = Counter(g.decimals for g in checked).most_common(1)
-    mistakes = list(MISTAKES)
-    if decimals and decimals[0][0] > 0:
-        mistakes.append(rounding_mistake(decimals[0][0]))
-    found, singles = [], []
-    for mistake in mistakes:
-        best = None
-        for detail, variant in mistake.variants(exercise):
-            score = _score(exercise, variant, checked, wrong, rtol)
-            if score is not None and (best is None or score[:2] > best[0][:2]):
-                best = (score, detail, variant)
-        if best is None:
-            continue
-        (explained, matched, of), detail, variant = best
-        singles.append((mistake, detail, variant, explained))
-        if explained:
-            found.append(
-                _entry(mistake.id, mistake.description, detail, explained, matched, of, wrong)
-            )
-    if wrong and not any(e["explains_wrong"] == len(wrong) for e in found):
-        for (a, da, va, ea), (b, db, vb, eb) in combinations(singles, 2):
-            if ROUNDING in (a.id, b.id):
-                continue
-            both = combine(va, vb)
-            score = None if both is None else _score(exercise, both, checked, wrong, rtol)
-            if score is None or score[0] <= max(ea, eb):
-                continue
-            explained, matched, of = score
-            found.append(
-                _entry(
-                    f"{a.id}+{b.id}",
-                    f"{a.description}, and {b.description}",
-                    f"{da}; and {db}",
-                    explained,
-                    matched,
-                    of,
-                    wrong,
-                )
-            )
-    found.sort(key=lambda e: (-e["explains_wrong"], -e["matched"], "+" in e["id"]))
-    return found
+    """The known mistakes (and pairs of them) whose re-run reproduces wrong answers."""
+    return Checker(exercise, rtol).explain(answers, results)
 
 
 def _entry(id_, description, detail, explained, matched, of, wrong) -> dict[str, Any]:
@@ -296,24 +364,3 @@ def _entry(id_, description, detail, explained, matched, of, wrong) -> dict[str,
         "explains_wrong": explained,
         "wrong": len(wrong),
     }
-
-
-def _score(
-    exercise: Exercise, variant: Variant, answers: list[Given], wrong: set[str], rtol: float
-) -> tuple[int, int, int] | None:
-    """(wrong answers reproduced, answers reproduced, answers) by the exercise run under
-    ``variant``; None when the variant cannot run."""
-    try:
-        quantities = Quantities(run(exercise, variant))
-    except (ExerciseError, ValueError, FloatingPointError, ArithmeticError):
-        return None
-    matched = explained = 0
-    for given in answers:
-        try:
-            value = float(quantities.value(quantities.resolve(given.name)))
-        except UnknownNameError:
-            continue
-        if abs(given.value - value) <= _tolerance(given, value, rtol):
-            matched += 1
-            explained += given.name in wrong
-    return explained, matched, len(answers)

@@ -11,6 +11,7 @@ the verifier (:mod:`nablab.solve.verify`) can check it against the engine.
 
 from __future__ import annotations
 
+from nablab.i18n import Listing, M
 from nablab.solve import local
 from nablab.solve.document import Document, Equation, Heading, Para
 from nablab.solve.expr import Sym
@@ -25,10 +26,15 @@ from nablab.solve.writers.update import write_lookahead_point, write_update
 def _result(w: Writer) -> None:
     trace = w.trace
     w.step = None
-    w.heading("Result")
+    w.heading(M("solve.heading.result", "Result"))
     for s in w.built.scalars:
         w.eq(Sym(s.name), w.n(trace.final_params[s.name]), key=f"{s.name}@final")
-    w.para("The loss at the final parameters (forward pass over every sample):")
+    w.para(
+        M(
+            "solve.final_loss",
+            "The loss at the final parameters (forward pass over every sample):",
+        )
+    )
     w.eq(Sym(LOSS), w.n(trace.final_loss), key="E@final")
 
 
@@ -40,15 +46,33 @@ def solution_document(trace: Trace, explain: list[str] | None = None) -> Documen
         w.para(exercise.description)
     for step in trace.steps:
         w.step = step
-        samples = ", ".join(str(s + 1) for s in step.samples)
-        plural = "s" if len(step.samples) > 1 else ""
-        w.heading(f"Step {step.index}: forward pass (sample{plural} {samples})")
+        samples = Listing(s + 1 for s in step.samples)
+        if len(step.samples) > 1:
+            w.heading(
+                M(
+                    "solve.heading.forward_samples",
+                    "Step {step}: forward pass (samples {samples})",
+                    step=step.index,
+                    samples=samples,
+                )
+            )
+        else:
+            w.heading(
+                M(
+                    "solve.heading.forward_sample",
+                    "Step {step}: forward pass (sample {samples})",
+                    step=step.index,
+                    samples=samples,
+                )
+            )
         write_forward(w, step.main)
         write_loss(w, step.main)
-        w.heading(f"Step {step.index}: backward pass")
+        w.heading(M("solve.heading.backward", "Step {step}: backward pass", step=step.index))
         write_backward(w, step.main)
         if step.lookahead is not None:
-            w.heading(f"Step {step.index}: Nesterov look-ahead")
+            w.heading(
+                M("solve.heading.lookahead", "Step {step}: Nesterov look-ahead", step=step.index)
+            )
             write_lookahead_point(w, step)
             write_forward(w, step.lookahead)
             write_loss(w, step.lookahead)

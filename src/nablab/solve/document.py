@@ -41,6 +41,15 @@ class Equation:
 
 
 @dataclass
+class Pair:
+    """Two equations side by side under their labels (the same quantity under two
+    conventions)."""
+
+    labels: tuple[Any, Any]
+    equations: tuple[Equation | None, Equation | None]
+
+
+@dataclass
 class Document:
     title: str
     items: list = field(default_factory=list)
@@ -55,4 +64,4 @@ class Document:
         }
 
 
-__all__ = ["Document", "Equation", "Heading", "Para"]
+__all__ = ["Document", "Equation", "Heading", "Pair", "Para"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from nablab import nn
+from nablab.i18n import M
 from nablab.solve import local
 from nablab.solve.document import Equation, Heading, Para
 from nablab.solve.expr import Expr, Mul, Paren, Partial, num, partial_key, total
@@ -141,7 +142,7 @@ def _value(trace: Trace, step: StepTrace, chain: _Chain, name: str) -> list:
                     symbolic, numeric = chain.expand(position, unit, row)
                     value = float(step.layers[position].grad[row, unit])
                     return [
-                        Heading(f"Chain rule for ∂{LOSS}/∂{name} (step 1)"),
+                        Heading(_chain_heading(name)),
                         Equation(
                             [Partial(LOSS, name), symbolic, numeric, chain.n(value)],
                             key=f"grad({name})@1",
@@ -179,18 +180,29 @@ def _parameter(trace: Trace, step: StepTrace, chain: _Chain, name: str) -> list:
             chain.given[partial_key(local_s.of, local_s.wrt)] = factor
             terms_s.append(_flat([upstream_s, local_s]))
             terms_n.append(_flat([upstream_n, chain.n(factor)]))
-    items: list = [Heading(f"Chain rule for ∂{LOSS}/∂{name} (step 1)")]
+    items: list = [Heading(_chain_heading(name))]
     if scalar.role == "weight":
         source = entering_names[scalar.index[0]]
         into = built.output_names[position][scalar.index[1]]
         items.append(
-            Para(f"{name} multiplies {source} on its way into {into}, so ∂z/∂{name} = {source}.")
+            Para(
+                M(
+                    "solve.explain.multiplies",
+                    "{name} multiplies {source} on its way into {into}, so "
+                    "⁅∂z/∂{name} = {source}⁆.",
+                    name=name,
+                    source=source,
+                    into=into,
+                )
+            )
         )
     penalty = _penalty_term(trace, step, scalar, chain)
     if penalty is not None:
         terms_s.append(penalty[0])
         terms_n.append(penalty[1])
-        items.append(Para("The penalty adds its own term to the sum over paths."))
+        items.append(
+            Para(M("solve.explain.penalty", "The penalty adds its own term to the sum over paths."))
+        )
     items.append(
         Equation(
             [Partial(LOSS, name), total(terms_s), total(terms_n), chain.n(step.grads[name])],
@@ -200,6 +212,12 @@ def _parameter(trace: Trace, step: StepTrace, chain: _Chain, name: str) -> list:
         )
     )
     return items
+
+
+def _chain_heading(name: str) -> str:
+    return M(
+        "solve.explain.heading", "Chain rule for ⁅∂{loss}/∂{name}⁆ (step 1)", loss=LOSS, name=name
+    )
 
 
 def _penalty_term(trace: Trace, step: StepTrace, scalar, chain: _Chain):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from nablab.i18n import M
 from nablab.optim.registry import OPTIMIZERS
 from nablab.solve.build import build_loss
 from nablab.solve.spec import Exercise, LinearLayer
@@ -43,24 +44,35 @@ def _scaled(factor: float) -> Variant:
 def _loss_factor_variants(exercise: Exercise) -> list[tuple[str, Variant]]:
     n = _loss_divisor(exercise)
     candidates = {
-        2.0: "doubled (an extra 2)",
-        0.5: "halved (the 2 of the square dropped, or an extra ½)",
+        2.0: M("mistake.loss_factor.doubled", "the loss gradient doubled (an extra 2)"),
+        0.5: M(
+            "mistake.loss_factor.halved",
+            "the loss gradient halved (the 2 of the square dropped, or an extra ½)",
+        ),
     }
     if n > 1:
-        candidates[float(n)] = f"without the 1/{n} of the mean"
-        candidates[1.0 / n] = f"divided by {n} once more"
+        candidates[float(n)] = M(
+            "mistake.loss_factor.no_mean", "the loss gradient without the ⁅1/{n}⁆ of the mean", n=n
+        )
+        candidates[1.0 / n] = M(
+            "mistake.loss_factor.divided", "the loss gradient divided by {n} once more", n=n
+        )
     if exercise.loss.type == "mse" and exercise.loss.factor != 1:
         f = exercise.loss.factor
-        candidates.setdefault(1.0 / f, f"without the factor {f:g}")
-    return [
-        (f"the loss gradient {text}", _scaled(factor))
-        for factor, text in candidates.items()
-        if factor != 1.0
-    ]
+        candidates.setdefault(
+            1.0 / f,
+            M("mistake.loss_factor.no_factor", "the loss gradient without the factor {f:g}", f=f),
+        )
+    return [(text, _scaled(factor)) for factor, text in candidates.items() if factor != 1.0]
 
 
 def _update_sign(exercise: Exercise) -> list[tuple[str, Variant]]:
-    return [("the update added the gradient (w ← w + η·g)", Variant(negate_gradients=True))]
+    return [
+        (
+            M("mistake.update_sign.detail", "the update added the gradient (⁅w ← w + η·g⁆)"),
+            Variant(negate_gradients=True),
+        )
+    ]
 
 
 def _updated_weights(exercise: Exercise) -> list[tuple[str, Variant]]:
@@ -76,7 +88,10 @@ def _updated_weights(exercise: Exercise) -> list[tuple[str, Variant]]:
         return []
     return [
         (
-            "the hidden layers were backpropagated through already-updated weights",
+            M(
+                "mistake.updated_weights.detail",
+                "the hidden layers were backpropagated through already-updated weights",
+            ),
             Variant(update_before_backprop=True),
         )
     ]
@@ -92,9 +107,11 @@ def _bias_mismatch(exercise: Exercise) -> list[tuple[str, Variant]]:
         return []
     updated = all(layer.update_bias for layer in linear)
     text = (
-        "the biases were kept fixed though the exercise updates them"
+        M("mistake.bias.kept", "the biases were kept fixed though the exercise updates them")
         if updated
-        else "the biases were updated though the exercise keeps them fixed"
+        else M(
+            "mistake.bias.updated", "the biases were updated though the exercise keeps them fixed"
+        )
     )
     return [(text, Variant(trainable_override={"bias": not updated}))]
 
@@ -106,15 +123,20 @@ def _momentum_convention(exercise: Exercise) -> list[tuple[str, Variant]]:
     current = options.get("convention", "pytorch")
     other = "velocity" if current == "pytorch" else "pytorch"
     text = {
-        "velocity": "momentum as a velocity v ← μv − η·g, w ← w + v",
-        "pytorch": "momentum as a buffer b ← μb + g, w ← w − η·b",
+        "velocity": M(
+            "mistake.momentum.velocity",
+            "momentum as a velocity ⁅v ← μv − η·g, w ← w + v⁆ (the exercise uses the {current} "
+            "convention)",
+            current=current,
+        ),
+        "pytorch": M(
+            "mistake.momentum.buffer",
+            "momentum as a buffer ⁅b ← μb + g, w ← w − η·b⁆ (the exercise uses the {current} "
+            "convention)",
+            current=current,
+        ),
     }[other]
-    return [
-        (
-            f"{text} (the exercise uses the {current} convention)",
-            Variant(optimizer_override={"convention": other}),
-        )
-    ]
+    return [(text, Variant(optimizer_override={"convention": other}))]
 
 
 def _batch_reduction(exercise: Exercise) -> list[tuple[str, Variant]]:
@@ -123,17 +145,22 @@ def _batch_reduction(exercise: Exercise) -> list[tuple[str, Variant]]:
     current = exercise.loss.reduction
     if current == "sum":
         other = "mean" if exercise.loss.type == "cross_entropy" else "batch_mean"
-        text = "the loss was averaged over the samples instead of summed"
+        text = M(
+            "mistake.batch.averaged", "the loss was averaged over the samples instead of summed"
+        )
     else:
         other = "sum"
-        text = "the loss was summed over the samples instead of averaged"
+        text = M("mistake.batch.summed", "the loss was summed over the samples instead of averaged")
     return [(text, Variant(loss_override={"reduction": other}))]
 
 
 def _swapped_target(exercise: Exercise) -> list[tuple[str, Variant]]:
     return [
         (
-            "the loss gradient taken as (t − o) instead of (o − t)",
+            M(
+                "mistake.swapped.detail",
+                "the loss gradient taken as ⁅(t − o)⁆ instead of ⁅(o − t)⁆",
+            ),
             Variant(loss_grad=lambda g, pred, target: -g),
         )
     ]
@@ -151,7 +178,7 @@ def _transposed(exercise: Exercise) -> list[tuple[str, Variant]]:
         return []
     return [
         (
-            "δ backpropagated with W instead of Wᵀ (∂E/∂A = δ·W)",
+            M("mistake.transposed.detail", "δ backpropagated with W instead of Wᵀ (⁅∂E/∂A = δ·W⁆)"),
             Variant(transpose_weights=True),
         )
     ]
@@ -162,7 +189,10 @@ def _derivative_at_output(exercise: Exercise) -> list[tuple[str, Variant]]:
         return []
     return [
         (
-            "activation derivatives evaluated at the output (σ′(a) instead of σ′(z))",
+            M(
+                "mistake.derivative_at_output.detail",
+                "activation derivatives evaluated at the output (⁅σ′(a)⁆ instead of ⁅σ′(z)⁆)",
+            ),
             Variant(derivative_at_output=True),
         )
     ]
@@ -176,8 +206,14 @@ def _bias_not_summed(exercise: Exercise) -> list[tuple[str, Variant]]:
     ):
         return []
     return [
-        ("each bias gradient taken from the first sample only", Variant(bias_grad="first")),
-        ("each bias gradient averaged over the batch", Variant(bias_grad="mean")),
+        (
+            M("mistake.bias_sum.first", "each bias gradient taken from the first sample only"),
+            Variant(bias_grad="first"),
+        ),
+        (
+            M("mistake.bias_sum.mean", "each bias gradient averaged over the batch"),
+            Variant(bias_grad="mean"),
+        ),
     ]
 
 
@@ -190,7 +226,12 @@ def _eps_placement(exercise: Exercise) -> list[tuple[str, Variant]]:
     where = {"inside": "√(v + ε)", "outside": "√v + ε"}
     return [
         (
-            f"ε placed as {where[other]} (the exercise uses {where[current]})",
+            M(
+                "mistake.eps.detail",
+                "ε placed as {other} (the exercise uses {current})",
+                other=where[other],
+                current=where[current],
+            ),
             Variant(optimizer_override={"eps_placement": other}),
         )
     ]
@@ -205,7 +246,10 @@ def _bias_correction(exercise: Exercise) -> list[tuple[str, Variant]]:
         return []
     return [
         (
-            "Adam's bias correction left out (m and v used without dividing by 1 − βᵗ)",
+            M(
+                "mistake.bias_correction.detail",
+                "Adam's bias correction left out (m and v used without dividing by ⁅1 − βᵗ⁆)",
+            ),
             Variant(optimizer_override={"bias_correction": False}),
         )
     ]
@@ -218,8 +262,13 @@ def _nesterov(exercise: Exercise) -> list[tuple[str, Variant]]:
         return []
     other = "lookahead" if current is True else True
     text = {
-        True: "Nesterov in PyTorch's form (gradient at w, step w − η·(g + μb))",
-        "lookahead": "Nesterov as a look-ahead (gradient at w + μv)",
+        True: M(
+            "mistake.nesterov.pytorch",
+            "Nesterov in PyTorch's form (gradient at w, step ⁅w − η·(g + μb)⁆)",
+        ),
+        "lookahead": M(
+            "mistake.nesterov.lookahead", "Nesterov as a look-ahead (gradient at ⁅w + μv⁆)"
+        ),
     }[other]
     return [(text, Variant(optimizer_override={"nesterov": other}))]
 
@@ -228,7 +277,11 @@ def _rounding(decimals: int):
     def variants(exercise: Exercise) -> list[tuple[str, Variant]]:
         return [
             (
-                f"every intermediate value rounded to {decimals} decimals and carried on",
+                M(
+                    "mistake.rounding.detail",
+                    "every intermediate value rounded to {decimals} decimals and carried on",
+                    decimals=decimals,
+                ),
                 Variant(round_decimals=decimals),
             )
         ]
@@ -240,7 +293,7 @@ def rounding_mistake(decimals: int) -> Mistake:
     """Rounded intermediates carried through the computation (not a mistake of method)."""
     return Mistake(
         ROUNDING,
-        "rounded intermediate values carried through the steps",
+        M("mistake.rounding", "rounded intermediate values carried through the steps"),
         _rounding(decimals),
     )
 
@@ -274,76 +327,118 @@ def combine(first: Variant, second: Variant) -> Variant | None:
 MISTAKES: tuple[Mistake, ...] = (
     Mistake(
         "loss_grad_one",
-        "∂L/∂output taken as 1 instead of the loss's derivative",
-        lambda e: [("∂L/∂output = 1", Variant(loss_grad=lambda g, pred, target: np.ones_like(g)))],
+        M("mistake.loss_grad_one", "⁅∂L/∂output⁆ taken as 1 instead of the loss's derivative"),
+        lambda e: [
+            (
+                M("mistake.loss_grad_one.detail", "⁅∂L/∂output = 1⁆"),
+                Variant(loss_grad=lambda g, pred, target: np.ones_like(g)),
+            )
+        ],
     ),
     Mistake(
         "missing_activation_derivative",
-        "an activation's derivative left out of the chain rule",
+        M(
+            "mistake.missing_activation_derivative",
+            "an activation's derivative left out of the chain rule",
+        ),
         lambda e: [
-            ("activation derivatives taken as 1", Variant(identity_activation_derivative=True))
+            (
+                M(
+                    "mistake.missing_activation_derivative.detail",
+                    "activation derivatives taken as 1",
+                ),
+                Variant(identity_activation_derivative=True),
+            )
         ],
     ),
     Mistake(
         "missing_loss_factor",
-        "a constant factor of the loss gradient dropped or doubled "
-        "(the 2 of a square, the ½, the 1/n)",
+        M(
+            "mistake.missing_loss_factor",
+            "a constant factor of the loss gradient dropped or doubled (the 2 of a square, the ½, "
+            "the 1/n)",
+        ),
         _loss_factor_variants,
     ),
     Mistake(
         "wrong_update_sign",
-        "the update moved along the gradient instead of against it",
+        M("mistake.wrong_update_sign", "the update moved along the gradient instead of against it"),
         _update_sign,
     ),
     Mistake(
         "updated_weights_in_backprop",
-        "new output weights used to backpropagate to the hidden layer",
+        M(
+            "mistake.updated_weights_in_backprop",
+            "new output weights used to backpropagate to the hidden layer",
+        ),
         _updated_weights,
     ),
     Mistake(
         "bias_update_mismatch",
-        "biases updated when the exercise keeps them, or the reverse",
+        M(
+            "mistake.bias_update_mismatch",
+            "biases updated when the exercise keeps them, or the reverse",
+        ),
         _bias_mismatch,
     ),
     Mistake(
         "momentum_convention",
-        "momentum in the other convention (velocity vs buffer)",
+        M("mistake.momentum_convention", "momentum in the other convention (velocity vs buffer)"),
         _momentum_convention,
     ),
     Mistake(
         "batch_sum_vs_mean",
-        "the loss summed over the batch instead of averaged, or the reverse",
+        M(
+            "mistake.batch_sum_vs_mean",
+            "the loss summed over the batch instead of averaged, or the reverse",
+        ),
         _batch_reduction,
     ),
     Mistake(
         "target_output_swapped",
-        "target and output swapped in the loss gradient (t − o instead of o − t)",
+        M(
+            "mistake.target_output_swapped",
+            "target and output swapped in the loss gradient (⁅t − o⁆ instead of ⁅o − t⁆)",
+        ),
         _swapped_target,
     ),
     Mistake(
         "transposed_weights",
-        "weights used untransposed in backprop (W instead of Wᵀ)",
+        M(
+            "mistake.transposed_weights",
+            "weights used untransposed in backprop (W instead of ⁅Wᵀ⁆)",
+        ),
         _transposed,
     ),
     Mistake(
         "derivative_at_output",
-        "an activation's derivative evaluated at its output instead of its input",
+        M(
+            "mistake.derivative_at_output",
+            "an activation's derivative evaluated at its output instead of its input",
+        ),
         _derivative_at_output,
     ),
     Mistake(
         "bias_not_summed",
-        "a bias gradient not summed over the samples of the batch",
+        M("mistake.bias_not_summed", "a bias gradient not summed over the samples of the batch"),
         _bias_not_summed,
     ),
     Mistake(
         "eps_placement",
-        "ε inside instead of outside the square root, or the reverse",
+        M("mistake.eps_placement", "ε inside instead of outside the square root, or the reverse"),
         _eps_placement,
     ),
-    Mistake("bias_correction", "Adam's bias correction left out", _bias_correction),
+    Mistake(
+        "bias_correction",
+        M("mistake.bias_correction", "Adam's bias correction left out"),
+        _bias_correction,
+    ),
     Mistake(
         "nesterov_convention",
-        "Nesterov momentum in the other convention (look-ahead vs PyTorch's form)",
+        M(
+            "mistake.nesterov_convention",
+            "Nesterov momentum in the other convention (look-ahead vs PyTorch's form)",
+        ),
         _nesterov,
     ),
 )

@@ -1,5 +1,10 @@
 """Rendering a solution document: plain or rich text, Markdown with LaTeX, HTML with MathML,
-and the JSON contract (built from the trace, not the document)."""
+and the JSON contract (built from the trace, not the document).
+
+Headings and sentences are :class:`~nablab.i18n.Message` objects, rendered in the language in
+force (``nablab.i18n.using("fa")``); a Persian page is right-to-left with a Persian font stack
+while every equation stays left-to-right, and Persian digits (``--digits fa``) reach the prose
+only, never a formula."""
 
 from __future__ import annotations
 
@@ -7,8 +12,10 @@ import json
 from html import escape
 from typing import Any
 
+from nablab import i18n
+from nablab.i18n import localized
 from nablab.solve import expr
-from nablab.solve.document import Document, Equation, Heading, Para
+from nablab.solve.document import Document, Equation, Heading, Pair, Para
 from nablab.solve.schema_help import FORMATS
 from nablab.solve.trace import Trace
 
@@ -27,9 +34,14 @@ def to_text(document: Document) -> str:
     lines = [document.title, "=" * len(document.title), ""]
     for item in document.items:
         if isinstance(item, Heading):
-            lines += ["", item.text, "-" * len(item.text)]
+            text = localized(item.text)
+            lines += ["", text, "-" * len(text)]
         elif isinstance(item, Para):
-            lines.append(item.text)
+            lines.append(localized(item.text))
+        elif isinstance(item, Pair):
+            for label, equation in zip(item.labels, item.equations, strict=True):
+                shown = equation_text(equation) if equation is not None else "—"
+                lines.append(f"  [{localized(label)}]  {shown}")
         else:
             lines.append("  " + equation_text(item))
     return "\n".join(lines) + "\n"
@@ -44,9 +56,16 @@ def print_rich(document: Document, console) -> None:
     for item in document.items:
         if isinstance(item, Heading):
             console.print()
-            console.print(f"[bold cyan]{rich_escape(item.text)}")
+            console.print(f"[bold cyan]{rich_escape(localized(item.text))}")
         elif isinstance(item, Para):
-            console.print(f"[dim]{rich_escape(item.text)}", soft_wrap=True)
+            console.print(f"[dim]{rich_escape(localized(item.text))}", soft_wrap=True)
+        elif isinstance(item, Pair):
+            for label, equation in zip(item.labels, item.equations, strict=True):
+                shown = equation_text(equation) if equation is not None else "—"
+                console.print(
+                    f"  [bold]{rich_escape(localized(label))}[/bold]  {rich_escape(shown)}",
+                    soft_wrap=True,
+                )
         else:
             parts = [expr.text(p) for p in item.parts]
             body = (
@@ -73,9 +92,13 @@ def to_markdown(document: Document) -> str:
     lines = [f"# {document.title}", ""]
     for item in document.items:
         if isinstance(item, Heading):
-            lines += [f"{'#' * item.level} {item.text}", ""]
+            lines += [f"{'#' * item.level} {localized(item.text)}", ""]
         elif isinstance(item, Para):
-            lines += [item.text, ""]
+            lines += [localized(item.text), ""]
+        elif isinstance(item, Pair):
+            for label, equation in zip(item.labels, item.equations, strict=True):
+                shown = ["$$", _latex_equation(equation), "$$"] if equation is not None else ["—"]
+                lines += [f"**{localized(label)}**", "", *shown, ""]
         else:
             lines += ["$$", _latex_equation(item), "$$", ""]
     return "\n".join(lines)
@@ -92,6 +115,8 @@ math { font-family: "STIX Two Math", "Latin Modern Math", "Cambria Math", "Noto 
 .eq { display: flex; flex-wrap: wrap; align-items: baseline; column-gap: .4em;
       overflow-x: auto; padding: .25rem 0 .25rem 1.5rem; }
 .eq > math { white-space: nowrap; }
+table.pair { width: 100%; border-collapse: collapse; }
+table.pair td { width: 50%; vertical-align: top; border: 1px solid #d0d7de; padding: .3rem; }
 @media print {
   body { max-width: none; margin: 0; font-size: 10pt; }
   h2 { break-after: avoid; }
@@ -109,42 +134,69 @@ def _mathml_equation(equation: Equation) -> str:
     links = [parts[0] + (relation + parts[1] if len(parts) > 1 else "")]
     links += ["<mo>=</mo>" + part for part in parts[2:]]
     return "".join(
-        f'<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline"><mrow>{link}</mrow>'
-        "</math>"
+        f'<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline" dir="ltr"><mrow>'
+        f"{link}</mrow></math>"
         for link in links
     )
 
 
-def _html_body(document: Document) -> list[str]:
-    body = [f"<h1>{escape(document.title)}</h1>"]
+def _tex_equation(equation: Equation) -> str:
+    """The equation as inline TeX for MathJax (``\\( … \\)``), HTML-escaped: what learning
+    platforms (Moodle's MathJax filter, Canvas) render."""
+    return escape(r"\(" + _latex_equation(equation) + r"\)", quote=False)
+
+
+def _html_body(document: Document, math: str = "mathml", level: int = 1) -> list[str]:
+    """Headings, sentences and equations (``math``: MathML, or TeX for a learning platform);
+    the title is a heading of ``level`` and the document's headings one below it."""
+    body = [f"<h{level}>{escape(document.title)}</h{level}>"]
+    render = _mathml_equation if math == "mathml" else _tex_equation
+    shift = level - 1
     for item in document.items:
         if isinstance(item, Heading):
-            body.append(f"<h{item.level}>{escape(item.text)}</h{item.level}>")
+            tag = f"h{min(item.level + shift, 6)}"
+            body.append(f"<{tag}>{localized(item.text, html=True)}</{tag}>")
         elif isinstance(item, Para):
-            body.append(f"<p>{escape(item.text)}</p>")
+            body.append(f"<p>{localized(item.text, html=True)}</p>")
+        elif isinstance(item, Pair):
+            cells = "".join(
+                f"<td><b>{localized(label, html=True)}</b>"
+                f'<div class="eq" dir="ltr">{render(eq) if eq is not None else "—"}</div></td>'
+                for label, eq in zip(item.labels, item.equations, strict=True)
+            )
+            body.append(f'<table class="pair"><tr>{cells}</tr></table>')
         else:
-            key = f' id="{escape(item.key)}"' if item.key else ""
-            body.append(f'<div class="eq"{key}>{_mathml_equation(item)}</div>')
+            key = f' id="{escape(item.key)}"' if item.key and math == "mathml" else ""
+            body.append(f'<div class="eq" dir="ltr"{key}>{render(item)}</div>')
     return body
+
+
+def html_page(title: str, body: str, css: str = _CSS) -> str:
+    """A self-contained XHTML page in the language in force (``lang``, ``dir`` and, for
+    Persian, its font stack)."""
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html>\n'
+        f'<html xmlns="http://www.w3.org/1999/xhtml" {i18n.html_attributes()}>\n<head>\n'
+        '<meta charset="utf-8"/>\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"/>\n'
+        f"<title>{escape(title)}</title>\n<style>{css}{i18n.page_css()}</style>\n</head>\n"
+        f"<body>\n{body}\n</body>\n</html>\n"
+    )
 
 
 def to_html(document: Document) -> str:
     """One self-contained XHTML file; the math is MathML, so it renders offline."""
+    return html_page(document.title, "\n".join(_html_body(document)))
+
+
+def html_fragment(document: Document, math: str = "mathml", level: int = 1) -> str:
+    """The solution as an HTML fragment (a notebook cell's output, a quiz question's text):
+    the body of :func:`to_html` inside a ``<div>``, the math as MathML or as TeX."""
     return (
-        '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html>\n'
-        '<html xmlns="http://www.w3.org/1999/xhtml" lang="en">\n<head>\n'
-        '<meta charset="utf-8"/>\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1"/>\n'
-        f"<title>{escape(document.title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(_html_body(document))
-        + "\n</body>\n</html>\n"
+        f'<div class="nablab-solution" {i18n.html_attributes()}>'
+        + "\n".join(_html_body(document, math, level))
+        + "</div>"
     )
-
-
-def html_fragment(document: Document) -> str:
-    """The solution as an HTML fragment (a notebook cell's output): the body of
-    :func:`to_html` inside a ``<div>``."""
-    return '<div class="nablab-solution">' + "\n".join(_html_body(document)) + "</div>"
 
 
 def to_json(trace: Trace) -> dict[str, Any]:

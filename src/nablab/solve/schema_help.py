@@ -73,6 +73,12 @@ def schema_help() -> str:
                 "  batch: full | per_sample                 one update per pass, or one per sample "
                 "in order",
                 "  digits: 9                                significant digits in the solution",
+                "  ask: [out_h1@1, {name: w5, points: 2}]   what students compute (grade, quizzes)",
+                "  grading: {points: 1, decimals: 4, rtol: 1e-3, rounding: 1.0,",
+                "            partial: [{within: 10, credit: 0.5}]}   points per answer, the "
+                "decimals asked for, partial credit for an answer within 10× its tolerance",
+                "  any number may be a range for `nablab variants`: {random: [-1, 1], decimals: 2}"
+                " or {choice: [0.1, 0.5]}; a whole matrix with shape: [rows, columns]",
                 "",
                 NAMING,
             ]

@@ -138,6 +138,31 @@ class OptimizerSpec(BaseModel):
         return dict(self.model_extra or {})
 
 
+class Asked(_Strict):
+    """A quantity the students compute, by its name in the naming scheme, and its points."""
+
+    name: str
+    points: Annotated[Number, Field(ge=0)] | None = None
+
+
+class PartialCredit(_Strict):
+    """``credit`` (a fraction of the points) for a wrong answer within ``within`` times its
+    tolerance."""
+
+    within: Annotated[Number, Field(gt=1)]
+    credit: Annotated[Number, Field(ge=0, le=1)]
+
+
+class Grading(_Strict):
+    """How ``nablab grade`` scores a sheet and how a quiz export sets its tolerances."""
+
+    points: Annotated[Number, Field(ge=0)] = 1.0  # per asked quantity, unless it says
+    decimals: Annotated[int, Field(ge=0, le=12)] = 4  # decimals the students are asked for
+    rtol: Annotated[Number, Field(ge=0, lt=1)] = 1e-3  # the checker's relative slack
+    partial: list[PartialCredit] = Field(default_factory=list)
+    rounding: Annotated[Number, Field(ge=0, le=1)] = 1.0  # credit for carried rounding alone
+
+
 class Exercise(_Strict):
     title: str = "Worked solution"
     description: str | None = None
@@ -152,6 +177,17 @@ class Exercise(_Strict):
     steps: Annotated[int, Field(ge=1, le=1000)] = 1
     batch: Literal["full", "per_sample"] = "full"
     digits: Annotated[int, Field(ge=3, le=17)] = 9
+    ask: list[str | Asked] | None = None
+    grading: Grading = Field(default_factory=Grading)
+
+    def asked(self) -> list[Asked]:
+        """The asked quantities with their points (the default points where none is given)."""
+        out = []
+        for item in self.ask or []:
+            asked = Asked(name=item) if isinstance(item, str) else item
+            points = self.grading.points if asked.points is None else asked.points
+            out.append(Asked(name=asked.name, points=points))
+        return out
 
     @property
     def n_samples(self) -> int:
@@ -166,7 +202,15 @@ class Exercise(_Strict):
 
 
 _LAYER_TAGS = {*LAYER_TYPES, *ACTIVATIONS.names(aliases=True)}
-_UNION_MEMBERS = {"list[list[float]]", "list[int]", "float", "list[float]", "str", "list[str]"}
+_UNION_MEMBERS = {
+    "list[list[float]]",
+    "list[int]",
+    "float",
+    "list[float]",
+    "str",
+    "list[str]",
+    "Asked",
+}
 
 
 def _path(loc: tuple) -> str:
@@ -222,17 +266,39 @@ def _message(item: dict) -> str:
     if kind == "literal_error":
         expected = item.get("ctx", {}).get("expected", "")
         return f"expected {expected}, got {given!r}"
+    if kind == "asked_type":
+        return f"expected a quantity name or {{name: ..., points: ...}}, got {given!r}"
     if kind in _BOUNDS:
         symbol, ctx_key = _BOUNDS[kind]
-        return f"must be {symbol} {item['ctx'][ctx_key]}, got {given!r}"
+        bound = item["ctx"][ctx_key]
+        return f"must be {symbol} {bound:g}, got {given!r}"
     if kind in _MESSAGES:
         shown = "" if isinstance(given, dict | list) else f", got {given!r}"
         return _MESSAGES[kind] + shown
     return item["msg"]
 
 
+def _asked_union(item: dict) -> dict | None:
+    """An ``ask`` entry is a name or ``{name, points}``: report the branch that was meant."""
+    loc = item["loc"]
+    if len(loc) < 3 or loc[0] != "ask" or not isinstance(loc[1], int):
+        return item
+    mapping = loc[2] == "Asked"
+    given = item.get("input")
+    if (
+        len(loc) == 3
+        and isinstance(given, dict) != mapping
+        and (isinstance(given, dict) or mapping)
+    ):
+        return None  # the other branch speaks for it
+    if len(loc) == 3 and not isinstance(given, dict) and not isinstance(given, str):
+        return {**item, "type": "asked_type", "loc": loc[:2]}
+    return item
+
+
 def _pydantic_problems(error: ValidationError) -> list[str]:
-    problems = [f"{_path(item['loc'])}: {_message(item)}" for item in error.errors()]
+    items = [i for i in (_asked_union(item) for item in error.errors()) if i is not None]
+    problems = [f"{_path(item['loc'])}: {_message(item)}" for item in items]
     return sorted(set(problems), key=problems.index)
 
 
@@ -391,7 +457,33 @@ def _cross_check(exercise: Exercise) -> list[str]:
         problems.append("loss.reduction: cross_entropy takes mean or sum")
     _check_optimizer(exercise.optimizer, problems)
     _check_modelling(exercise, problems)
+    _check_grading(exercise, problems)
     return problems
+
+
+def _check_grading(exercise: Exercise, problems: list[str]) -> None:
+    """Asked names given once; partial-credit tiers widening with falling credit."""
+    seen: dict[str, int] = {}
+    for index, asked in enumerate(exercise.asked()):
+        name = asked.name.strip()
+        if not name:
+            problems.append(f"ask[{index}]: expected a quantity name, got an empty one")
+        elif name in seen:
+            problems.append(f"ask[{index}]: {name!r} is asked twice (also ask[{seen[name]}])")
+        seen.setdefault(name, index)
+    tiers = exercise.grading.partial
+    for index in range(1, len(tiers)):
+        before, tier = tiers[index - 1], tiers[index]
+        if tier.within <= before.within:
+            problems.append(
+                f"grading.partial[{index}].within: expected more than the tier before "
+                f"({before.within:g}), got {tier.within:g}"
+            )
+        if tier.credit > before.credit:
+            problems.append(
+                f"grading.partial[{index}].credit: a wider tier cannot give more credit "
+                f"({tier.credit:g} > {before.credit:g})"
+            )
 
 
 # The layer a loss applies itself, and the outputs a loss needs.

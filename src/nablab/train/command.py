@@ -95,7 +95,9 @@ def train_command(
     print("\n".join(lines))
     if result.history.stopped:
         print(f"stopped: {result.history.stopped}")
-    print(f"diagnostics: {result.report()}")
+    from nablab.i18n import M, localized
+
+    print(localized(M("diagnostics.prefix", "diagnostics: {finding}", finding=result.report())))
     if folder is not None:
         print(f"wrote {folder}/: {' '.join(RUN_FILES)}")
     return 1 if result.diverged else 0

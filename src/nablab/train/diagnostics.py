@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from nablab import nn
+from nablab.i18n import Listing, M, localized
 from nablab.train.callbacks import Callback
 from nablab.train.history import Finding
 
@@ -205,7 +206,9 @@ class Diagnostics(Callback):
 
     def _report(self, trainer, finding: Finding) -> None:
         if trainer.history.add_finding(finding) and self.verbose:
-            print(f"diagnostics: {finding}")
+            print(
+                localized(M("diagnostics.prefix", "diagnostics: {finding}", finding=str(finding)))
+            )
 
     def _found(self, trainer, *kinds: str) -> bool:
         return any(f.kind in kinds for f in trainer.history.findings)
@@ -269,10 +272,22 @@ class Diagnostics(Callback):
                 Finding(
                     "divergence",
                     epoch,
-                    "the loss is far above its best: training is diverging",
-                    f"epoch loss {loss:.4g} vs best {self.best_loss:.4g} "
-                    f"(×{loss / self.best_loss:.1f})",
-                    f"lower the learning rate about 10× (try {lr / 10:g})",
+                    M(
+                        "diagnostics.divergence.message",
+                        "the loss is far above its best: training is diverging",
+                    ),
+                    M(
+                        "diagnostics.divergence.evidence",
+                        "epoch loss {loss:.4g} vs best {best:.4g} (⁅×{ratio:.1f}⁆)",
+                        loss=loss,
+                        best=self.best_loss,
+                        ratio=loss / self.best_loss,
+                    ),
+                    M(
+                        "diagnostics.divergence.suggestion",
+                        "lower the learning rate about 10× (try {lr:g})",
+                        lr=lr / 10,
+                    ),
                 ),
             )
         if math.isfinite(loss):
@@ -311,10 +326,22 @@ class Diagnostics(Callback):
                 Finding(
                     "lr_too_small",
                     epoch,
-                    "training crawls: updates are tiny and the loss barely moves",
-                    f"‖Δw‖/‖w‖ per step {relative:.2e}; epoch loss changed by {-improvement:+.2%}",
-                    f"raise the learning rate (try {lr * 10:g}) or run an "
-                    "LR range test (nablab.optim.lr_range_test)",
+                    M(
+                        "diagnostics.lr_too_small.message",
+                        "training crawls: updates are tiny and the loss barely moves",
+                    ),
+                    M(
+                        "diagnostics.lr_too_small.evidence",
+                        "⁅‖Δw‖/‖w‖⁆ per step {relative:.2e}; epoch loss changed by {change:+.2%}",
+                        relative=relative,
+                        change=-improvement,
+                    ),
+                    M(
+                        "diagnostics.lr_too_small.suggestion",
+                        "raise the learning rate (try {lr:g}) or run an LR range test "
+                        "(nablab.optim.lr_range_test)",
+                        lr=lr * 10,
+                    ),
                 ),
             )
 
@@ -329,11 +356,22 @@ class Diagnostics(Callback):
                     Finding(
                         "lr_too_large",
                         epoch,
-                        "the weights oscillate: the learning rate is too "
-                        "large for the curvature of the loss",
-                        f"{flip_rate:.0%} of sampled weight updates reversed direction from one "
-                        "step to the next (healthy runs: well under half)",
-                        f"lower the learning rate (try {lr / 3:g}) or add momentum",
+                        M(
+                            "diagnostics.oscillation.message",
+                            "the weights oscillate: the learning rate is too large for the "
+                            "curvature of the loss",
+                        ),
+                        M(
+                            "diagnostics.oscillation.evidence",
+                            "{rate:.0%} of sampled weight updates reversed direction from one "
+                            "step to the next (healthy runs: well under half)",
+                            rate=flip_rate,
+                        ),
+                        M(
+                            "diagnostics.oscillation.suggestion",
+                            "lower the learning rate (try {lr:g}) or add momentum",
+                            lr=lr / 3,
+                        ),
                     ),
                 )
                 return
@@ -356,11 +394,29 @@ class Diagnostics(Callback):
                     Finding(
                         "lr_too_large",
                         epoch,
-                        "the loss goes up and down with no downward trend",
-                        "epoch losses "
-                        + ", ".join(f"{v:.4g}" for v in losses)
-                        + ("" if noise is None else f" (each known to ±{noise:.2g})"),
-                        f"lower the learning rate (try {lr / 3:g})",
+                        M(
+                            "diagnostics.swinging.message",
+                            "the loss goes up and down with no downward trend",
+                        ),
+                        (
+                            M(
+                                "diagnostics.swinging.evidence",
+                                "epoch losses {losses}",
+                                losses=Listing(float(f"{v:.4g}") for v in losses),
+                            )
+                            if noise is None
+                            else M(
+                                "diagnostics.swinging.evidence_noise",
+                                "epoch losses {losses} (each known to ±{noise:.2g})",
+                                losses=Listing(float(f"{v:.4g}") for v in losses),
+                                noise=noise,
+                            )
+                        ),
+                        M(
+                            "diagnostics.swinging.suggestion",
+                            "lower the learning rate (try {lr:g})",
+                            lr=lr / 3,
+                        ),
                     ),
                 )
 
@@ -510,13 +566,27 @@ class Diagnostics(Callback):
                 Finding(
                     "vanishing_gradients",
                     epoch,
-                    "gradients vanish on their way to the first layers",
-                    f"weight-gradient norms from first to last layer: {listing}",
-                    "use ReLU-family activations with He initialization, fewer layers, "
-                    + (
-                        "or residual connections"
+                    M(
+                        "diagnostics.vanishing.message",
+                        "gradients vanish on their way to the first layers",
+                    ),
+                    M(
+                        "diagnostics.gradients.evidence",
+                        "weight-gradient norms from first to last layer: {listing}",
+                        listing=listing,
+                    ),
+                    (
+                        M(
+                            "diagnostics.vanishing.suggestion_normalized",
+                            "use ReLU-family activations with He initialization, fewer layers, "
+                            "or residual connections",
+                        )
                         if self.has_normalization
-                        else "normalization (BatchNorm/LayerNorm) or residual connections"
+                        else M(
+                            "diagnostics.vanishing.suggestion",
+                            "use ReLU-family activations with He initialization, fewer layers, "
+                            "normalization (BatchNorm/LayerNorm) or residual connections",
+                        )
                     ),
                 ),
             )
@@ -526,10 +596,20 @@ class Diagnostics(Callback):
                 Finding(
                     "exploding_gradients",
                     epoch,
-                    "gradients grow on their way to the first layers",
-                    f"weight-gradient norms from first to last layer: {listing}",
-                    "lower the learning rate, clip gradients (nablab.optim.clip_grad_norm) or "
-                    "use a smaller initialization",
+                    M(
+                        "diagnostics.exploding.message",
+                        "gradients grow on their way to the first layers",
+                    ),
+                    M(
+                        "diagnostics.gradients.evidence",
+                        "weight-gradient norms from first to last layer: {listing}",
+                        listing=listing,
+                    ),
+                    M(
+                        "diagnostics.exploding.suggestion",
+                        "lower the learning rate, clip gradients (nablab.optim.clip_grad_norm) "
+                        "or use a smaller initialization",
+                    ),
                 ),
             )
 
@@ -544,11 +624,33 @@ class Diagnostics(Callback):
                     Finding(
                         "dead_relu",
                         epoch,
-                        f"most ReLU units of layer {path} never activate",
-                        f"{dead:.0%} of its {fired.size} {monitor.units[path]} gave 0 for "
-                        "every sample of the epoch",
-                        "lower the learning rate, use LeakyReLU, He initialization, or start "
-                        "biases at a small positive value",
+                        M(
+                            "diagnostics.dead_relu.message",
+                            "most ReLU units of layer {path} never activate",
+                            path=path,
+                        ),
+                        (
+                            M(
+                                "diagnostics.dead_relu.evidence",
+                                "{dead:.0%} of its {units} units gave 0 for every sample of "
+                                "the epoch",
+                                dead=dead,
+                                units=fired.size,
+                            )
+                            if monitor.units[path] == "units"
+                            else M(
+                                "diagnostics.dead_relu.evidence_channels",
+                                "{dead:.0%} of its {units} channels gave 0 for every sample of "
+                                "the epoch",
+                                dead=dead,
+                                units=fired.size,
+                            )
+                        ),
+                        M(
+                            "diagnostics.dead_relu.suggestion",
+                            "lower the learning rate, use LeakyReLU, He initialization, or start "
+                            "biases at a small positive value",
+                        ),
                     ),
                 )
         for path, counts in monitor.saturated.items():
@@ -559,11 +661,23 @@ class Diagnostics(Callback):
                     Finding(
                         "saturation",
                         epoch,
-                        f"sigmoid/tanh units of layer {path} are saturated",
-                        f"{share:.0%} of its activations sat beyond ±{self.saturation_level} of "
-                        "the output range (derivative ≈ 0)",
-                        "use a smaller initialization (Xavier/LeCun), standardize the inputs, or "
-                        "switch to ReLU-family activations",
+                        M(
+                            "diagnostics.saturation.message",
+                            "sigmoid/tanh units of layer {path} are saturated",
+                            path=path,
+                        ),
+                        M(
+                            "diagnostics.saturation.evidence",
+                            "{share:.0%} of its activations sat beyond ⁅±{level}⁆ of the output "
+                            "range (derivative ≈ 0)",
+                            share=share,
+                            level=self.saturation_level,
+                        ),
+                        M(
+                            "diagnostics.saturation.suggestion",
+                            "use a smaller initialization (Xavier/LeCun), standardize the "
+                            "inputs, or switch to ReLU-family activations",
+                        ),
                     ),
                 )
 

@@ -22,9 +22,21 @@ class Finding:
     suggestion: str
 
     def __str__(self) -> str:
-        return (
-            f"[{self.kind}] epoch {self.epoch}: {self.message}\n  evidence: {self.evidence}"
-            f"\n  suggestion: {self.suggestion}"
+        """The finding in the language in force (its sentences are messages when they come
+        from :mod:`nablab.train.diagnostics`)."""
+        from nablab.i18n import M, localized
+
+        return localized(
+            M(
+                "diagnostics.finding",
+                "[{kind}] epoch {epoch}: {message}\n  evidence: {evidence}\n  suggestion: "
+                "{suggestion}",
+                kind=self.kind,
+                epoch=self.epoch,
+                message=self.message,
+                evidence=self.evidence,
+                suggestion=self.suggestion,
+            )
         )
 
 
@@ -123,12 +135,28 @@ def history_html(history: History) -> str:
         "<tr>" + "".join(cell(row.get(c)) for c in EPOCH_COLUMNS) + "</tr>"
         for row in history.epochs
     )
+    from nablab.i18n import M, localized
+
     findings = "".join(
-        f"<li><b>{escape(f.kind)}</b> (epoch {f.epoch}): {escape(f.message)}. "
-        f"<i>{escape(f.evidence)}</i>. Try: {escape(f.suggestion)}</li>"
+        "<li>"
+        + localized(
+            M(
+                "diagnostics.finding_html",
+                "{kind} (epoch {epoch}): {message}. {evidence}. Try: {suggestion}",
+                kind=f.kind,
+                epoch=f.epoch,
+                message=f.message,
+                evidence=f.evidence,
+                suggestion=f.suggestion,
+            ),
+            html=True,
+        )
+        + "</li>"
         for f in history.findings
     )
     stopped = f"<p>Stopped: {escape(history.stopped)}</p>" if history.stopped else ""
+    found = localized(M("diagnostics.findings", "Findings:"), html=True)
+    none = localized(M("diagnostics.none", "No problems found."), html=True)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{stopped}" + (
-        f"<p>Findings:</p><ul>{findings}</ul>" if findings else "<p>No problems found.</p>"
+        f"<p>{found}</p><ul>{findings}</ul>" if findings else f"<p>{none}</p>"
     )

@@ -16,6 +16,7 @@ import numpy as np
 
 from nablab.data.batching import batches
 from nablab.data.datasets import Dataset
+from nablab.i18n import M
 from nablab.nn import CrossEntropyLoss, Loss, Module
 from nablab.optim import Optimizer
 from nablab.train.callbacks import Callback, ProgressBar
@@ -169,10 +170,24 @@ class Trainer:
             Finding(
                 "divergence",
                 self.epoch + 1,
-                "the loss became non-finite: training diverged",
-                f"loss {value} at step {self.global_step + 1} with learning rate {lr:g}; best "
-                f"loss so far {min(self.history.step_loss, default=math.nan):.4g}",
-                f"lower the learning rate about 10× (try {lr / 10:g}) or clip gradients",
+                M(
+                    "diagnostics.non_finite.message",
+                    "the loss became non-finite: training diverged",
+                ),
+                M(
+                    "diagnostics.non_finite.evidence",
+                    "loss {value} at step {step} with learning rate {lr:g}; best loss so far "
+                    "{best:.4g}",
+                    value=str(value),
+                    step=self.global_step + 1,
+                    lr=lr,
+                    best=min(self.history.step_loss, default=math.nan),
+                ),
+                M(
+                    "diagnostics.non_finite.suggestion",
+                    "lower the learning rate about 10× (try {lr:g}) or clip gradients",
+                    lr=lr / 10,
+                ),
             )
         )
         self.stop = True

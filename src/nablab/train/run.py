@@ -246,7 +246,10 @@ class RunResult:
 
     def report(self) -> str:
         """The diagnostic findings as text (``"no problems found"`` when there are none)."""
-        return "\n\n".join(str(f) for f in self.history.findings) or "no problems found"
+        from nablab.i18n import M, localized
+
+        none = localized(M("diagnostics.no_problems", "no problems found"))
+        return "\n\n".join(str(f) for f in self.history.findings) or none
 
     def _repr_html_(self) -> str:
         from html import escape

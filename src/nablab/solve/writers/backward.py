@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from nablab import nn
+from nablab.i18n import M
 from nablab.solve import local
 from nablab.solve.expr import Div, Mul, Paren, Partial, Sqrt, Sym, Transpose, matrix, total
 from nablab.solve.trace import Pass
@@ -47,7 +48,14 @@ def _parameter_gradient(w: Writer, p: Pass, scalar, terms_s: list, terms_n: list
 
 
 def _through(w: Writer, position: int, module) -> None:
-    w.para(f"Through layer {position + 1} ({type(module).__name__}):")
+    w.para(
+        M(
+            "solve.through_layer",
+            "Through layer {n} ({module}):",
+            n=position + 1,
+            module=type(module).__name__,
+        )
+    )
 
 
 @BACKWARD.register(nn.Linear)
@@ -60,7 +68,15 @@ def linear(w: Writer, p: Pass, position: int, module: nn.Linear) -> None:
     names_out = w.built.output_names[position]
     delta = p.layers[position].grad
     weights = w.scalars(position, "weight")
-    w.para(f"Layer {position + 1} (linear) in matrix form, δ{number} = ∂{LOSS}/∂Z{number}:")
+    w.para(
+        M(
+            "solve.linear_matrix_form",
+            "Layer {n} (linear) in matrix form, ⁅δ{number} = ∂{loss}/∂Z{number}⁆:",
+            n=position + 1,
+            number=number,
+            loss=LOSS,
+        )
+    )
     a_name = ("X" if position == 0 else f"A{number - 1}") + tag_in
     w_name = f"W{number}{tag}"
     delta_name = f"delta{number}{tag}"
@@ -135,9 +151,16 @@ def elementwise(w: Writer, p: Pass, position: int, module: nn.Module) -> None:
     out, g_out = p.layers[position].output, p.layers[position].grad
     g_in = p.layers[position - 1].grad
     if isinstance(module, nn.LeakyReLU):
-        w.para(f"{local.leaky_name(module)}(z) = 1 for z > 0, else {module.negative_slope:g}.")
+        w.para(
+            M(
+                "solve.leaky_derivative",
+                "⁅{name}(z) = 1⁆ for ⁅z > 0⁆, else ⁅{slope:g}⁆.",
+                name=local.leaky_name(module),
+                slope=module.negative_slope,
+            )
+        )
     elif isinstance(module, nn.ReLU):
-        w.para("relu′(z) = 1 for z > 0, else 0.")
+        w.para(M("solve.relu_derivative", "⁅relu′(z) = 1⁆ for ⁅z > 0⁆, else ⁅0.⁆"))
     for row in range(len(p.samples)):
         sfx = p.suffix(row)
         for j, (name_in, name_out) in enumerate(zip(names_in, names_out, strict=True)):
@@ -164,8 +187,11 @@ def softmax(w: Writer, p: Pass, position: int, module: nn.Softmax) -> None:
     """The Jacobian-vector product: ∂E/∂z_j = a_j·(∂E/∂a_j − Σ_k ∂E/∂a_k·a_k)."""
     _through(w, position, module)
     w.para(
-        "softmax's Jacobian is ∂a_k/∂z_j = a_k(δ_kj − a_j), so each input gradient is "
-        "∂E/∂z_j = a_j·(∂E/∂a_j − Σ_k ∂E/∂a_k·a_k):"
+        M(
+            "solve.softmax_jacobian",
+            "softmax's Jacobian is ⁅∂a_k/∂z_j = a_k(δ_kj − a_j)⁆, so each input gradient is "
+            "⁅∂E/∂z_j = a_j·(∂E/∂a_j − Σ_k ∂E/∂a_k·a_k)⁆:",
+        )
     )
     names_in, _ = w.entering(p, position)
     tag_in = w.entering_tag(position, p)
@@ -245,9 +271,12 @@ def batchnorm(w: Writer, p: Pass, position: int, module: nn.BatchNorm1d) -> None
     if position == 0:
         return
     w.para(
-        "Each input gradient, with the batch statistics above (x̂ depends on every sample "
-        "through μ and σ²): ∂E/∂x_r = γ/(m·√(σ² + ε))·(m·∂E/∂y_r − Σ_s ∂E/∂y_s − "
-        "x̂_r·Σ_s ∂E/∂y_s·x̂_s):"
+        M(
+            "solve.batchnorm.input_gradient",
+            "Each input gradient, with the batch statistics above (⁅x̂⁆ depends on every sample "
+            "through μ and σ²): ⁅∂E/∂x_r = γ/(m·√(σ² + ε))·(m·∂E/∂y_r − Σ_s ∂E/∂y_s − "
+            "x̂_r·Σ_s ∂E/∂y_s·x̂_s)⁆:",
+        )
     )
     g_in = p.layers[position - 1].grad
     gammas = w.scalars(position, "gamma")

@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from nablab.i18n import M
 from nablab.solve.document import Equation, Heading, Para
 from nablab.solve.expr import Expr, Num, magnitude, num
 from nablab.solve.spec import ExerciseError
@@ -72,9 +73,11 @@ class Writer:
         return num(value, self.digits)
 
     def heading(self, text: str) -> None:
+        """A heading (a :class:`~nablab.i18n.Message`, rendered in the language in force)."""
         self.items.append(Heading(text))
 
     def para(self, text: str) -> None:
+        """A sentence (a :class:`~nablab.i18n.Message`)."""
         self.items.append(Para(text))
 
     def eq(
@@ -98,8 +101,12 @@ class Writer:
                 parts[-1] = self.n(0)
                 self.items.append(Equation(parts, key, relation, self.k, value, dict(given or {})))
                 self.para(
-                    f"(In floating point the sum is {result.value:.3g}, rounding error below "
-                    "1e-12 of its terms; shown as 0.)"
+                    M(
+                        "solve.rounding_zero",
+                        "(In floating point the sum is {value:.3g}, rounding error below 1e-12 of "
+                        "its terms; shown as 0.)",
+                        value=result.value,
+                    )
                 )
                 return
         self.items.append(Equation(parts, key, relation, self.k, value, dict(given or {})))

@@ -7,6 +7,7 @@ or Nesterov's look-ahead pass, whose names end in ``~``) and the layer's positio
 from __future__ import annotations
 
 from nablab import nn
+from nablab.i18n import M
 from nablab.solve.expr import Call, Div, Paren, Pow, Sqrt, Sym, total
 from nablab.solve.local import dropout_scale
 from nablab.solve.trace import Pass
@@ -19,7 +20,9 @@ def write_forward(w: Writer, p: Pass) -> None:
     """Every layer of the model, in order."""
     for position, module in enumerate(w.built.model):
         writer = FORWARD.lookup(module)
-        w.para(f"Layer {position + 1}: {type(module).__name__}")
+        w.para(
+            M("solve.layer", "Layer {n}: {module}", n=position + 1, module=type(module).__name__)
+        )
         writer(w, p, position, module)
 
 
@@ -167,10 +170,23 @@ def dropout(w: Writer, p: Pass, position: int, module: nn.Dropout) -> None:
     """d = m·a/(1 − p) (inverted) or m·a, with the exercise's mask entry m (1 kept, 0 dropped)."""
     spec = w.exercise.layers[position]
     scale = dropout_scale(module)
-    w.para(
-        f"m is the exercise's dropout mask entry (1 kept, 0 dropped), p = {module.p:g}"
-        + ("; kept units are divided by 1 − p (inverted dropout)." if scale != 1 else ".")
-    )
+    if scale != 1:
+        w.para(
+            M(
+                "solve.dropout.inverted",
+                "m is the exercise's dropout mask entry (1 kept, 0 dropped), ⁅p = {p:g}⁆; kept "
+                "units are divided by ⁅1 − p⁆ (inverted dropout).",
+                p=module.p,
+            )
+        )
+    else:
+        w.para(
+            M(
+                "solve.dropout.plain",
+                "m is the exercise's dropout mask entry (1 kept, 0 dropped), ⁅p = {p:g}⁆.",
+                p=module.p,
+            )
+        )
     names_in, values_in = w.entering(p, position)
     tag_in = w.entering_tag(position, p)
     out = p.layers[position].output
@@ -205,8 +221,13 @@ def batchnorm(w: Writer, p: Pass, position: int, module: nn.BatchNorm1d) -> None
     m = len(p.samples)
     eps = {"epsilon": module.eps}
     w.para(
-        f"Batch statistics over the m = {m} samples of the step (the biased variance), "
-        f"ε = {module.eps:g}:"
+        M(
+            "solve.batchnorm.statistics",
+            "Batch statistics over the ⁅m = {m}⁆ samples of the step (the biased variance), "
+            "⁅ε = {eps:g}⁆:",
+            m=m,
+            eps=module.eps,
+        )
     )
     for j, name_in in enumerate(names_in):
         column = values_in[:, j]

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from nablab import nn
+from nablab.i18n import Listing, M
 from nablab.solve.expr import (
     Abs,
     Call,
@@ -83,7 +84,14 @@ def _mse_value(w: Writer, p: Pass, loss: nn.MSELoss) -> tuple[Expr, Expr]:
             terms_s.append(Pow(Paren(t - o), w.n(2)))
             terms_n.append(Pow(Paren(w.n(p.targets[row, j]) - w.n(pred[row, j])), w.n(2)))
     coefficient = _mean_factor(w, loss.divisor(pred.shape), loss.factor)
-    w.para(f"Loss: mean squared error (reduction {loss.reduction}, factor {loss.factor:g})")
+    w.para(
+        M(
+            "solve.loss.mse",
+            "Loss: mean squared error (reduction {reduction}, factor {factor:g})",
+            reduction=loss.reduction,
+            factor=loss.factor,
+        )
+    )
     return _scaled(coefficient, total(terms_s)), _scaled(coefficient, total(terms_n))
 
 
@@ -122,7 +130,10 @@ def _bce_value(w: Writer, p: Pass, loss: nn.Loss) -> tuple[Expr, Expr]:
                 t_v * Call("ln", (prob_n,)) + Paren(w.n(1) - t_v) * Call("ln", (w.n(1) - prob_n,))
             )
     coefficient = _mean_factor(w, loss.divisor(pred.shape))
-    w.para("Loss: binary cross-entropy" + (" on logits, σ the sigmoid" if logits else ""))
+    if logits:
+        w.para(M("solve.loss.bce_logits", "Loss: binary cross-entropy on logits, ⁅σ⁆ the sigmoid"))
+    else:
+        w.para(M("solve.loss.bce", "Loss: binary cross-entropy"))
     return (
         _scaled(coefficient, total(terms_s), negate=True),
         _scaled(coefficient, total(terms_n), negate=True),
@@ -173,7 +184,12 @@ def _ce_value(w: Writer, p: Pass, loss: nn.CrossEntropyLoss) -> tuple[Expr, Expr
     logits = p.layers[-1].output
     probs = _probabilities(p)
     names = w.built.output_names[-1]
-    w.para("Loss: softmax cross-entropy; first the softmax p of each sample's outputs:")
+    w.para(
+        M(
+            "solve.loss.cross_entropy",
+            "Loss: softmax cross-entropy; first the softmax p of each sample's outputs:",
+        )
+    )
     for row in _rows(p):
         sfx = p.suffix(row)
         exps_s = [Call("exp", (Sym(name + sfx + p.tag),)) for name in names]
@@ -198,13 +214,21 @@ def _ce_value(w: Writer, p: Pass, loss: nn.CrossEntropyLoss) -> tuple[Expr, Expr
                 terms_s.append(t * Call("ln", (_prob(p, row, j),)))
                 terms_n.append(w.n(p.targets[row, j]) * Call("ln", (w.n(probs[row, j]),)))
     if p.targets.ndim == 1:
-        w.para(
-            "and E sums −ln p of each sample's class ("
-            + ", ".join(
-                f"sample {s + 1}: class {int(c) + 1}"
-                for s, c in zip(p.samples, p.targets, strict=True)
+        classes = [
+            M(
+                "solve.loss.sample_class",
+                "sample {sample}: class {label}",
+                sample=s + 1,
+                label=c + 1,
             )
-            + "):"
+            for s, c in zip(p.samples, (int(c) for c in p.targets), strict=True)
+        ]
+        w.para(
+            M(
+                "solve.loss.classes",
+                "and E sums ⁅−ln p⁆ of each sample's class ({classes}):",
+                classes=Listing(classes),
+            )
         )
     coefficient = _mean_factor(w, loss.divisor(logits.shape))
     return (
@@ -325,13 +349,19 @@ def write_loss_gradient(w: Writer, p: Pass) -> None:
     loss = w.built.loss
     gradient = LOSSES.lookup(loss).gradient
     names = w.built.output_names[-1]
-    w.para(f"Gradient of the loss with respect to each output, ∂{LOSS}/∂o:")
+    w.para(
+        M(
+            "solve.loss.gradient",
+            "Gradient of the loss with respect to each output, ⁅∂{loss}/∂o⁆:",
+            loss=LOSS,
+        )
+    )
     onehot: dict[str, float] = {}
     if p.targets.ndim == 1:
         for row in _rows(p):
             for j in range(len(names)):
                 onehot[f"y{j + 1}{p.suffix(row)}"] = float(int(p.targets[row]) == j)
-        w.para("y is the one-hot vector of the sample's class.")
+        w.para(M("solve.loss.one_hot", "⁅y⁆ is the one-hot vector of the sample's class."))
     for row in _rows(p):
         sfx = p.suffix(row)
         for j, name in enumerate(names):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nablab.i18n import Listing, M
 from nablab.optim import SGD, AdaGrad, Adam, AdamW, Newton, RMSProp
 from nablab.solve.expr import (
     Call,
@@ -85,7 +86,7 @@ class Rule:
 
 def describe(optimizer) -> str:
     """``SGD, η = 0.5, momentum 0.9, convention velocity``: the options that differ from their
-    defaults, from the optimizer's declared options."""
+    defaults, from the optimizer's declared options (names as the code spells them)."""
     parts = [f"{type(optimizer).__name__}, η = {optimizer.lr:g}"]
     for option in type(optimizer).options:
         if option.name == "lr":
@@ -102,12 +103,29 @@ def describe(optimizer) -> str:
     return ", ".join(parts)
 
 
+def _stays(w: Writer, step: StepTrace, scalar) -> str:
+    value = step.params_before[scalar.name]
+    return M(
+        "solve.update.stays",
+        "{name} stays {value} (not updated in this exercise).",
+        name=scalar.name,
+        value=f"{value:.{w.digits}g}",
+    )
+
+
 def write_update(w: Writer, step: StepTrace) -> None:
     optimizer = w.built.optimizer
     writer = UPDATES.lookup(optimizer)
     if getattr(optimizer, "centralize", None) == "update":
         raise UnsupportedError("centralize: update (the centralized update)")
-    w.heading(f"Step {step.index}: update ({describe(optimizer)})")
+    w.heading(
+        M(
+            "solve.heading.update",
+            "Step {step}: update ({optimizer})",
+            step=step.index,
+            optimizer=describe(optimizer),
+        )
+    )
     if isinstance(optimizer, Newton):
         writer(w, step, None)
         return
@@ -118,8 +136,7 @@ def write_update(w: Writer, step: StepTrace) -> None:
     first = True
     for scalar in sorted(w.built.scalars, key=lambda s: -s.layer):
         if not scalar.trainable:
-            value = step.params_before[scalar.name]
-            w.para(f"{scalar.name} stays {value:.{w.digits}g} (not updated in this exercise).")
+            w.para(_stays(w, step, scalar))
             continue
         if effective:
             g, g_value = Sym(f"g_{scalar.name}"), effective[scalar.name]
@@ -137,15 +154,33 @@ def _write_effective(w: Writer, step: StepTrace, effective: dict[str, float]) ->
     centralize = optimizer.centralize == "gradient"
     source = step.lookahead if step.lookahead is not None else step.main
     tag = source.tag
-    parts = []
-    if decay:
-        parts.append(f"weight decay adds λ·w (λ = {decay:g})")
-    if centralize:
-        parts.append(
-            "gradient centralization subtracts the mean over the weights into the same unit "
-            "(biases and γ, β are left alone)"
+    if decay and centralize:
+        w.para(
+            M(
+                "solve.update.decay_centralized",
+                "The gradient each update uses: weight decay adds ⁅λ·w⁆ (⁅λ = {decay:g}⁆); "
+                "gradient "
+                "centralization subtracts the mean over the weights into the same unit (biases "
+                "and γ, β are left alone):",
+                decay=decay,
+            )
         )
-    w.para("The gradient each update uses: " + "; ".join(parts) + ":")
+    elif decay:
+        w.para(
+            M(
+                "solve.update.decay",
+                "The gradient each update uses: weight decay adds ⁅λ·w⁆ (⁅λ = {decay:g}⁆):",
+                decay=decay,
+            )
+        )
+    else:
+        w.para(
+            M(
+                "solve.update.centralized",
+                "The gradient each update uses: gradient centralization subtracts the mean over "
+                "the weights into the same unit (biases and γ, β are left alone):",
+            )
+        )
 
     def term(s, numbers: bool) -> Expr:
         if numbers:
@@ -189,8 +224,11 @@ def write_lookahead_point(w: Writer, step: StepTrace) -> None:
     mu, eta = optimizer.momentum, optimizer.lr
     given = {"mu": mu, "eta": eta}
     w.para(
-        "Nesterov look-ahead: the gradient is taken at the point the momentum is about to "
-        "reach, with its own forward and backward pass (names marked ~):"
+        M(
+            "solve.update.lookahead",
+            "Nesterov look-ahead: the gradient is taken at the point the momentum is about to "
+            "reach, with its own forward and backward pass (names marked ~):",
+        )
     )
     for scalar in w.built.scalars:
         if not scalar.trainable:
@@ -439,9 +477,14 @@ def newton(w: Writer, step: StepTrace, rule: None) -> None:
     trainable = [s for s in w.built.scalars if s.trainable]
     names = [s.name for s in trainable]
     w.para(
-        "Newton's method over (" + ", ".join(names) + "): the Hessian H of E by central "
-        f"differences of the gradient (step {optimizer.eps:g}), the direction d solves "
-        "(H + λI)·d = ∂E/∂w, and w ← w − η·d."
+        M(
+            "solve.update.newton",
+            "Newton's method over ({names}): the Hessian H of E by central differences of the "
+            "gradient (step {eps:g}), the direction d solves ⁅(H + λI)·d = ∂E/∂w⁆, and "
+            "⁅w ← w − η·d⁆.",
+            names=Listing(names),
+            eps=optimizer.eps,
+        )
     )
     hessian = step.hessian
     gradient = np.array([[step.grads[n]] for n in names])
@@ -477,5 +520,4 @@ def newton(w: Writer, step: StepTrace, rule: None) -> None:
         )
     for scalar in w.built.scalars:
         if not scalar.trainable:
-            value = step.params_before[scalar.name]
-            w.para(f"{scalar.name} stays {value:.{w.digits}g} (not updated in this exercise).")
+            w.para(_stays(w, step, scalar))
