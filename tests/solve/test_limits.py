@@ -30,7 +30,7 @@ def test_too_many_parameters_or_forward_passes_are_refused():
     data["layers"][0]["weights"] = [[0.1] * 3000, [0.2] * 3000]
     data["layers"][0].pop("names")
     data["layers"][0].pop("output_names")
-    with pytest.raises(ExerciseError, match="6,006 parameters; a worked solution shows at most 5,000"):
+    with pytest.raises(ExerciseError, match="6,006 parameters; a worked solution shows at most"):
         parse_exercise(data)
     data = example_data("mazur")
     data["inputs"] = [[0.05, 0.10]] * 100
