@@ -155,3 +155,13 @@ def test_cross_entropy_float32(rng):
     assert loss.backward().dtype == np.float32
     loss(rng.normal(size=(4, 3)).astype(np.float32), np.eye(3)[[0, 1, 2, 0]])
     assert loss.backward().dtype == np.float32
+
+
+def test_losses_and_layers_refuse_empty_batches():
+    with pytest.raises(ValueError, match="the batch is empty"):
+        nn.Linear(3, 2)(np.zeros((0, 3), np.float32))
+    with pytest.raises(ValueError, match=r"the logits are empty \(shape \(0, 2\)\)"):
+        nn.CrossEntropyLoss()(np.zeros((0, 2)), np.zeros(0, int))
+    for loss in (nn.MSELoss(), nn.BCELoss(), nn.BCEWithLogitsLoss()):
+        with pytest.raises(ValueError, match="the prediction is empty"):
+            loss(np.zeros((0, 2)), np.zeros((0, 2)))

@@ -244,3 +244,20 @@ def test_batchnorm2d_finite_differences_and_errors(rng):
         nn.BatchNorm1d(4)(np.zeros((2, 4, 3, 3), np.float32))
     y = nn.BatchNorm2d(3)(rng.normal(size=(2, 3, 4, 4)).astype(np.float32))
     assert y.dtype == np.float32
+
+
+def test_normalizations_refuse_wrong_dtypes_empty_batches_and_a_non_positive_eps():
+    for make in (
+        lambda: nn.BatchNorm1d(3),
+        lambda: nn.LayerNorm(3),
+        lambda: nn.MeanOnlyBatchNorm1d(3),
+    ):
+        layer = make()
+        with pytest.raises(ValueError, match="expected input dtype float32, got float64"):
+            layer(np.zeros((4, 3)))
+        with pytest.raises(ValueError, match=r"the batch is empty \(shape \(0, 3\)\)"):
+            layer(np.zeros((0, 3), np.float32))
+    for make in (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm):
+        for eps in (0, -1e-5, float("nan")):
+            with pytest.raises(ValueError, match="eps must be a positive number"):
+                make(3, eps=eps)

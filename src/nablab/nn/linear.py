@@ -91,6 +91,7 @@ class Linear(Module):
             or x.ndim != 2
             or x.shape[1] != self.in_features
             or x.dtype != self.weight._data.dtype
+            or not x.shape[0]
         ):
             self._reject_input(x)
 
@@ -102,6 +103,10 @@ class Linear(Module):
             raise ValueError(
                 f"{self.label}: expected input of shape {expected}, got shape {x.shape}"
                 + (" (one sample is a row: use x[None, :])" if x.ndim == 1 else "")
+            )
+        if not x.shape[0]:
+            raise ValueError(
+                f"{self.label}: the batch is empty (shape {x.shape}); give at least one sample"
             )
         raise ValueError(
             f"{self.label}: expected input dtype {self.weight.dtype}, got {x.dtype} "

@@ -93,6 +93,8 @@ class Loss:
             raise ValueError(
                 f"{where}: target shape {target.shape} does not match pred shape {pred.shape}"
             )
+        if pred.size == 0:
+            raise ValueError(f"{where}: the prediction is empty (shape {pred.shape})")
         return pred, target.astype(pred.dtype, copy=False)
 
     def divisor(self, shape: tuple[int, ...]) -> int:
@@ -247,6 +249,8 @@ class CrossEntropyLoss(Loss):
                 f"and dtype {logits.dtype}"
             )
         n_rows, n_classes = logits.shape
+        if n_rows == 0 or n_classes == 0:
+            raise ValueError(f"{where}: the logits are empty (shape {logits.shape})")
         target = target if isinstance(target, np.ndarray) else _as_array(target, "target", where)
         self._saved = (logits, target)
         n = self.divisor(logits.shape)

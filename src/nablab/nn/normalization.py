@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from nablab._checks import positive_int
+from nablab._checks import check_batch, positive_float, positive_int
 from nablab.nn.curvature import CurvatureMessage, add_curvature, elementwise
 from nablab.nn.module import Module, Parameter
 
@@ -70,7 +70,9 @@ class _BatchNorm(Module):
         if momentum is not None and not 0 <= momentum <= 1:
             raise ValueError(f"{owner}: momentum must be in [0, 1] or None, got {momentum}")
         dtype = np.dtype(dtype)
-        self.num_features, self.eps, self.momentum = int(num_features), float(eps), momentum
+        self.dtype = dtype
+        self.num_features, self.momentum = int(num_features), momentum
+        self.eps = positive_float(owner, "eps", eps)
         self.affine, self.track_running_stats = affine, track_running_stats
         shape = (self.num_features,)
         self.register_parameter("weight", Parameter(np.ones(shape, dtype)) if affine else None)
@@ -94,6 +96,7 @@ class _BatchNorm(Module):
                 f"{self._shapes.replace('C', str(self.num_features))}, "
                 f"got {getattr(x, 'shape', type(x))}"
             )
+        check_batch(self.label, x, self.dtype)
         axes = (0, *range(2, x.ndim))
         return axes, (self.num_features, *(1,) * (x.ndim - 2))
 
@@ -252,7 +255,9 @@ class LayerNorm(Module):
                 f"LayerNorm: normalized_shape must be positive, got {normalized_shape!r}"
             )
         dtype = np.dtype(dtype)
-        self.normalized_shape, self.eps = shape, float(eps)
+        self.dtype = dtype
+        self.normalized_shape = shape
+        self.eps = positive_float("LayerNorm", "eps", eps)
         self.elementwise_affine = elementwise_affine
         self._axes = tuple(range(-len(shape), 0))
         affine = elementwise_affine
@@ -267,6 +272,7 @@ class LayerNorm(Module):
                 f"{self.label}: expected input ending in {self.normalized_shape}, "
                 f"got shape {getattr(x, 'shape', type(x))}"
             )
+        check_batch(self.label, x, self.dtype)
         mean = x.mean(axis=self._axes, keepdims=True)
         centered = x - mean
         var = (centered * centered).mean(axis=self._axes, keepdims=True)
@@ -313,6 +319,7 @@ class MeanOnlyBatchNorm1d(Module):
         super().__init__()
         num_features = positive_int("MeanOnlyBatchNorm1d", "num_features", num_features)
         dtype = np.dtype(dtype)
+        self.dtype = dtype
         self.num_features, self.momentum = int(num_features), float(momentum)
         self.register_parameter("weight", Parameter(np.ones(num_features, dtype)))
         self.register_parameter("bias", Parameter(np.zeros(num_features, dtype)))
@@ -321,6 +328,7 @@ class MeanOnlyBatchNorm1d(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         _check_features(self, x)
+        check_batch(self.label, x, self.dtype)
         if self.training:
             mean = x.mean(axis=0)
             self.running_mean *= 1 - self.momentum
