@@ -549,10 +549,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
         )
     if args.command == "variants":
         from nablab.solve.course import variants_command
-        from nablab.solve.variants import numbered_students, read_roster
+        from nablab.solve.variants import MAX_STUDENTS, numbered_students, read_roster
 
-        if args.n is not None and args.n < 1:
-            raise NablabError(f"--n: expected at least 1 student, got {args.n}")
+        if args.n is not None and not 1 <= args.n <= MAX_STUDENTS:
+            raise NablabError(f"--n: expected 1 to {MAX_STUDENTS} students, got {args.n}")
         students = read_roster(args.students) if args.students else numbered_students(args.n)
         return variants_command(
             args.exercise, students, args.seed, args.out, args.allow, args.moodle, args.qti

@@ -33,6 +33,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from nablab._io import InputFileError, check_input_file
 from nablab._yaml import YamlInputError
 from nablab._yaml import read as read_yaml
 from nablab.i18n import M
@@ -332,18 +333,30 @@ def draw_variant(
     )
 
 
+# A class: the most variants one command draws (each writes four files).
+MAX_STUDENTS = 2000
+
+
 def read_roster(path: str | Path) -> list[str]:
     """Student ids from a CSV roster (a ``student``/``id`` column, else the first column)."""
     import csv
 
     path = Path(path)
     try:
+        check_input_file(path, "roster", limit=16 * 1024**2)
         rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
+    except InputFileError as error:
+        raise ExerciseError([str(error).split(": ", 1)[1]], str(path)) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ExerciseError([f"cannot read the roster: {error}"], str(path)) from None
     numbered = [(n, r) for n, r in enumerate(rows, start=1) if any(c.strip() for c in r)]
     if not numbered:
         raise ExerciseError(["the roster is empty"], str(path))
+    if len(numbered) > MAX_STUDENTS + 1:
+        raise ExerciseError(
+            [f"the roster lists {len(numbered):,} rows; at most {MAX_STUDENTS:,} students"],
+            str(path),
+        )
     header = [c.strip().lower() for c in numbered[0][1]]
     column = next((header.index(c) for c in ("student", "id", "student_id") if c in header), None)
     body = numbered[1:] if column is not None else numbered
