@@ -8,3 +8,7 @@ bug in nablab, reported as such.
 
 class NablabError(ValueError):
     """Bad input: the message names what is wrong, where, and what was expected."""
+
+
+class UnsupportedError(NablabError):
+    """A combination nablab does not support yet (the message says which, and what to use)."""

@@ -135,3 +135,56 @@ def test_biases_are_scored_only_when_asked(run_dir, tmp_path, capsys):
     assert "parameters pruned: 605 of 1210 (50.0%)" in capsys.readouterr().out
     names = [r["name"] for r in json.loads((out / "metrics.json").read_text())["layers"]]
     assert names == ["0.weight", "0.bias", "2.weight", "2.bias"]
+
+
+def test_obd_on_a_convolutional_run_is_a_clear_refusal(tmp_path, capsys):
+    run = tmp_path / "cnn"
+    flags = [
+        "train",
+        "--data",
+        "mnist1d",
+        "--model",
+        "cnn",
+        "--channels",
+        "4",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--no-diagnostics",
+        "--out",
+        str(run),
+    ]
+    assert main(flags) == 0
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "prune",
+                str(run),
+                "--method",
+                "obd",
+                "--amount",
+                "0.5",
+                "--out",
+                str(tmp_path / "pruned"),
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert "not supported" in err and len(err.splitlines()) == 1
+    assert (
+        main(
+            [
+                "prune",
+                str(run),
+                "--method",
+                "magnitude",
+                "--amount",
+                "0.5",
+                "--out",
+                str(tmp_path / "pruned"),
+            ]
+        )
+        == 0
+    )

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from nablab import nn
+from nablab.errors import UnsupportedError
 from nablab.prune import prune
 from nablab.prune.compaction import compact, removable_units
 
@@ -107,5 +108,5 @@ def test_unsupported_layers_are_named(rng):
         nn.BatchNorm1d(4, dtype=np.float64),
         nn.Linear(4, 2, dtype=np.float64),
     )
-    with pytest.raises(NotImplementedError, match="BatchNorm1d '1' is not supported yet"):
+    with pytest.raises(UnsupportedError, match="BatchNorm1d '1' is not supported yet"):
         compact(model)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nablab.errors import UnsupportedError
 from nablab.nn.curvature import CurvatureMessage, elementwise, require_full, wants_full
 from nablab.nn.kernels import sigmoid
 from nablab.nn.module import Module
@@ -255,7 +256,7 @@ class Softmax(Module):
         y = self._y
         self._require_forward(y)
         if y.ndim != 2 or self.axis not in (-1, 1):
-            raise NotImplementedError(
+            raise UnsupportedError(
                 f"{self.label}: the curvature pass supports softmax over the last axis of "
                 f"(N, C) arrays, got shape {y.shape} and axis {self.axis}"
             )

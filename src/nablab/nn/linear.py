@@ -9,6 +9,7 @@ import numpy as np
 from nablab import init as initializers
 from nablab._checks import positive_int
 from nablab._random import RngLike, as_generator
+from nablab.errors import UnsupportedError
 from nablab.nn.curvature import CurvatureMessage, add_curvature, require_full, wants_full
 from nablab.nn.module import Module, Parameter
 
@@ -170,7 +171,7 @@ class Linear(Module):
         x = self._x
         self._require_forward(x)
         if self._weight_transforms:
-            raise NotImplementedError(
+            raise UnsupportedError(
                 f"{self.label}: the curvature pass does not support weight transforms "
                 f"({', '.join(type(t).__name__ for t in self.weight_transforms())}) yet"
             )

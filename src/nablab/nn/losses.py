@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from nablab.errors import UnsupportedError
 from nablab.nn.kernels import sigmoid, softmax_cross_entropy
 from nablab.registry import Option, Registry
 
@@ -70,7 +71,7 @@ class Loss:
         return self._hessian(full)
 
     def _hessian(self, full: bool) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__}: no second derivative")
+        raise UnsupportedError(f"{type(self).__name__}: no second derivative")
 
     @staticmethod
     def _diagonal_blocks(diagonal: np.ndarray, full: bool) -> np.ndarray:

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from nablab.errors import UnsupportedError
+
 MASK_SUFFIX = "_mask"
 ForwardHook = Callable[["Module", np.ndarray, np.ndarray], "np.ndarray | None"]
 BackwardHook = Callable[["Module", "np.ndarray | None", np.ndarray], "np.ndarray | None"]
@@ -299,7 +301,7 @@ class Module:
         output of the last forward, *add* the diagonal of ∂²L/∂p² into every parameter's
         ``curvature`` and return the message about the input (``None`` when ``need`` is
         ``"none"``). Modules that support it override this."""
-        raise NotImplementedError(
+        raise UnsupportedError(
             f"{self.label}: the curvature pass (the Hessian diagonal of Optimal Brain Damage) "
             f"is not supported for {type(self).__name__} yet"
         )

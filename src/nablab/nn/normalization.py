@@ -25,6 +25,7 @@ import warnings
 import numpy as np
 
 from nablab._checks import check_batch, positive_float, positive_int
+from nablab.errors import UnsupportedError
 from nablab.nn.curvature import CurvatureMessage, add_curvature, elementwise
 from nablab.nn.module import Module, Parameter
 
@@ -170,12 +171,12 @@ class _BatchNorm(Module):
         self._require_forward(self._cache)
         x_hat, inv_std, used_batch, *_ = self._cache
         if x_hat.ndim != 2:
-            raise NotImplementedError(
+            raise UnsupportedError(
                 f"{self.label}: the curvature pass is supported for (N, C) features, not yet "
                 f"for feature maps of shape {x_hat.shape}"
             )
         if used_batch:
-            raise NotImplementedError(
+            raise UnsupportedError(
                 f"{self.label}: the curvature pass with batch statistics (training mode, or "
                 "track_running_stats=False) is not supported yet; call model.eval() first"
             )
@@ -359,7 +360,7 @@ class MeanOnlyBatchNorm1d(Module):
         self._require_forward(self._cache)
         centered, used_batch = self._cache
         if used_batch:
-            raise NotImplementedError(
+            raise UnsupportedError(
                 f"{self.label}: the curvature pass with batch statistics (training mode) is not "
                 "supported yet; call model.eval() first"
             )

@@ -20,6 +20,7 @@ import copy
 
 import numpy as np
 
+from nablab.errors import UnsupportedError
 from nablab.nn.activations import Elementwise
 from nablab.nn.dropout import Dropout
 from nablab.nn.linear import Linear
@@ -57,7 +58,7 @@ def _check_layers(layers: list[Module]) -> None:
         if not isinstance(module, Linear | Elementwise | Dropout) or (
             isinstance(module, Linear) and module._weight_transforms
         ):
-            raise NotImplementedError(
+            raise UnsupportedError(
                 f"compact: {module.label} is not supported yet (it handles Linear layers "
                 "without weight transforms, element-wise activations and dropout)"
             )
