@@ -39,3 +39,17 @@ def test_too_many_parameters_or_forward_passes_are_refused():
     data["batch"] = "per_sample"
     with pytest.raises(ExerciseError, match=r"100 samples × 1000 steps = 100,000 forward passes"):
         parse_exercise(data)
+
+
+def test_a_zero_loss_factor_and_a_network_without_parameters_are_spec_errors():
+    data = example_data("mazur")
+    data["loss"]["factor"] = 0
+    with pytest.raises(ExerciseError, match=r"loss.factor: must be > 0, got 0"):
+        parse_exercise(data)
+    from nablab.solve.build import build
+
+    data = example_data("mazur")
+    data["layers"] = [{"type": "sigmoid"}]
+    data["targets"] = [[0.01, 0.99]]
+    with pytest.raises(ExerciseError, match="the network has no parameters"):
+        build(parse_exercise(data))

@@ -146,3 +146,28 @@ def test_impossible_models_and_labels_are_refused_before_any_allocation(tmp_path
     assert "every sample has label 0; a classifier needs at least two classes" in (
         capsys.readouterr().err
     )
+
+
+def test_out_under_a_file_and_a_validation_split_that_leaves_nothing(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                "moons",
+                "--epochs",
+                "1",
+                "--quiet",
+                "--out",
+                str(tmp_path / "afile" / "run"),
+            ]
+        )
+        == 2
+    )
+    assert "afile is a file, not a folder" in capsys.readouterr().err
+    assert (
+        main(["train", "--data", "moons", "--epochs", "1", "--quiet", "--val-fraction", "0.999"])
+        == 2
+    )
+    assert "leaves 0 for training and 400 for validation" in capsys.readouterr().err

@@ -176,6 +176,14 @@ def build(
         else:
             penalty = nn.L1Penalty(model, spec.strength, biases=spec.biases)
     trainable = [p for p in model.parameters() if p.requires_grad]
+    if not model.parameters():
+        raise ExerciseError(
+            [
+                "layers: the network has no parameters (no linear or batchnorm layer), so there "
+                "is nothing to update"
+            ],
+            exercise.title,
+        )
     if not trainable:
         raise ExerciseError(
             [

@@ -117,7 +117,7 @@ _REDUCTIONS = tuple(dict.fromkeys(r for cls in LOSSES.entries() for r in cls.val
 class LossSpec(_Strict):
     type: Literal[LOSSES.names()]
     reduction: Literal[_REDUCTIONS] = "mean"
-    factor: Number = 1.0
+    factor: Annotated[Number, Field(gt=0)] = 1.0
     logits: bool = False  # true: accept a softmax/sigmoid layer before a loss that applies it
 
 

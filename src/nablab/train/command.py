@@ -24,6 +24,12 @@ def _error(command: str, error: Exception) -> int:
 def _check_out(out: str | None, resume: bool) -> None:
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise ConfigError(f"--out {out} is a file; give a folder for the run's outputs")
+    if out is not None:
+        for parent in Path(out).absolute().parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise ConfigError(f"--out {out}: {parent} is a file, not a folder")
+                break
     if resume and (out is None or not (Path(out) / CHECKPOINT).is_file()):
         raise ConfigError(f"--resume needs --out pointing at a run folder with {CHECKPOINT}")
 
@@ -72,7 +78,12 @@ def train_command(
         check_config(config)
         splits = load_data(config)
         if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise ConfigError(
+                    f"--out {out}: cannot create the folder: {error.strerror}"
+                ) from None
         with contextlib.ExitStack() as stack:
             if folder is not None:
                 stack.enter_context(run_lock(folder))

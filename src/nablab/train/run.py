@@ -66,6 +66,11 @@ def load_data(config: TrainConfig) -> Splits:
     x_train, y_train, x_val, y_val = data.train_val_split(
         dataset.x, dataset.y, config.val_fraction, config.seed
     )
+    if len(x_train) < 2 or len(x_val) < 1:
+        raise ConfigError(
+            f"--val-fraction {config.val_fraction}: of the {len(dataset.y)} samples this leaves "
+            f"{len(x_train)} for training and {len(x_val)} for validation; each needs some"
+        )
     x_test, y_test = dataset.x_test, dataset.y_test
     scaler = None
     if config.standardize:
