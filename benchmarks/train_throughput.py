@@ -11,7 +11,7 @@ dropped so that every contender does the same work):
   module-by-module engine (``compiled=False``);
 - torch: eager with ``torch.optim.Adam`` (default multi-tensor), eager with the fused Adam, and
   ``torch.compile`` of the model (when a compiler is present);
-- JAX (when installed: ``pip install 'nablab[benchmarks]'``): ``jit`` of one step called per
+- JAX (when installed: ``pip install -e '.[benchmarks]'``): ``jit`` of one step called per
   batch, and ``jit`` of ``lax.scan`` over the epoch's batches;
 - numpy: a hand-written loop in this file;
 - matmuls: only the matrix products of the same steps (NumPy), the floor of a step.

@@ -96,3 +96,18 @@ def test_an_unexpected_exception_is_reported_as_a_bug(monkeypatch, capsys):
     monkeypatch.setenv("NABLAB_RAISE", "1")
     with pytest.raises(RuntimeError):
         main(["summary", "--data", "moons"])
+
+
+@pytest.mark.parametrize("fmt", [[], ["--format", "markdown"]])  # rich's console; print()
+def test_a_reader_that_stops_early_ends_the_command_quietly(fmt):
+    """``nablab solve ... | head`` (the reader closes the pipe): no traceback, no "internal
+    error", exit code 1 (what rich's console does on a closed pipe)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nablab", "solve", str(ROOT / "examples" / "mazur.yaml"), *fmt],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdout.close()  # the reader is gone before the first line
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 1
+    assert stderr == ""

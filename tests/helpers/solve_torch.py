@@ -67,6 +67,8 @@ def _forward(exercise, layers, x, samples):
             h = F.leaky_relu(h, spec.negative_slope)
         elif kind in ("swish", "silu"):
             h = h * torch.sigmoid(spec.beta * h)
+        elif kind == "selu":
+            h = torch.selu(h)
         elif kind == "softmax":
             h = torch.softmax(h, dim=1)
         elif kind in ("identity", "linear"):

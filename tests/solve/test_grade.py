@@ -215,3 +215,22 @@ def test_nablab_grade_writes_the_reports(tmp_path, classroom, capsys):
     ]
     assert len(list((out / "students").iterdir())) == 10
     assert main(["grade", str(path), str(tmp_path / "nothing")]) == 2
+
+
+@pytest.mark.parametrize("source", ["sheets", "class.csv"])
+def test_the_shipped_class_names_each_planted_mistake(source):
+    """examples/class (the README's grading commands): each sheet's comment names its planted
+    mistake, and grading the folder or the CSV names exactly that one."""
+    from helpers.solve_helpers import EXAMPLES
+
+    folder = EXAMPLES / "class"
+    planted = {}
+    for path in sorted((folder / "sheets").glob("*.yaml")):
+        comment = path.read_text(encoding="utf-8").splitlines()[0]
+        planted[path.stem] = (
+            comment.split("planted mistake: ")[1].rstrip(")") if "planted" in comment else None
+        )
+    exercise = parse_exercise(example_data("mazur"))
+    grades = grade_sheets(read_sheets([folder / source]), exercise)
+    found = {s.student: (s.mistake["id"] if s.mistake else None) for s in grades.students}
+    assert found == planted and sum(m is None for m in found.values()) == 1

@@ -47,6 +47,8 @@ def show_command(name: str) -> int:
     print(f"{spec.name} ({TOPICS[spec.topic]})\n\nclaim: {spec.claim}")
     if spec.source:
         print(f"source: {spec.source}")
+        if spec.source[:3].isdigit():
+            print("  (000–004: the five solution sets of the course the lab's claims come from)")
     print("\nparameters (--set name=value; lists comma-separated):")
     for option in spec.parameters:
         quick = spec.quick.get(option.name)
@@ -91,8 +93,8 @@ def run_command(
             result = _run_one(EXPERIMENTS[name], quick, settings, console)
             _summary(result, console)
             if out is not None:
-                write_result(result, out)
-                console.print(f"wrote {out}/: figure.png figure.svg result.json report.html")
+                written = write_result(result, out)
+                console.print(f"wrote {out}/: " + " ".join(path.name for path in written))
             return 0
         if settings:
             return _error("--set applies to one experiment; run it by name")

@@ -60,6 +60,12 @@ class TrainConfig:
     diagnostics: bool = True
     augment: str | None = None
 
+    def __post_init__(self) -> None:
+        # a list (from YAML, JSON or by hand) is as good as a tuple for the layer sizes
+        for name in ("hidden", "channels"):
+            if isinstance(getattr(self, name), list):
+                setattr(self, name, tuple(getattr(self, name)))
+
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
