@@ -46,11 +46,10 @@ def _params(exercise) -> list[tuple[str, list[torch.Tensor]]]:
 
 
 def layers_width(exercise, position: int) -> int:
-    width = len(exercise.inputs[0])
-    for layer in exercise.layers[:position]:
-        if layer.type == "linear":
-            width = len(layer.weights[0])
-    return width
+    """The width of the rows entering layer ``position``."""
+    from nablab.solve.spec import layer_shapes
+
+    return layer_shapes(exercise)[position][-1]
 
 
 def _forward(exercise, layers, x, samples):

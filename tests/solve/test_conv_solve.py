@@ -199,6 +199,46 @@ def _cases():
             loss={"type": "bce"},
             optimizer={"type": "sgd", "lr": 0.5, "centralize": "gradient", "weight_decay": 0.01},
         ),
+        "batchnorm_dropout_after_flatten_rmsprop": dict(
+            inputs=[_r(rng, 6), _r(rng, 6)],
+            targets=[[1.0], [0.0]],
+            layers=[
+                {"type": "conv1d", "kernel": _r(rng, 1, 3), "bias": [0.1]},
+                {"type": "maxpool1d", "kernel_size": 2},
+                {"type": "flatten"},
+                {"type": "batchnorm"},
+                {"type": "dropout", "p": 0.5, "mask": [[1, 0], [1, 1]]},
+                {"type": "linear", "weights": _r(rng, 2, 1), "bias": [0.05]},
+            ],
+            loss={"type": "bce_with_logits"},
+            optimizer={"type": "rmsprop", "lr": 0.1, "centered": True, "momentum": 0.5},
+        ),
+        "frozen_kernel_l1_adamw": dict(
+            inputs=[_r(rng, 6)],
+            targets=[[1.0]],
+            layers=[
+                {"type": "conv1d", "kernel": _r(rng, 1, 3), "bias": [0.1], "update_kernel": False},
+                {"type": "avgpool1d", "kernel_size": 3, "stride": 1},
+                {"type": "flatten"},
+                {"type": "linear", "weights": _r(rng, 2, 1), "bias": [0.05]},
+            ],
+            loss={"type": "mse", "reduction": "sum", "factor": 0.5},
+            penalty={"type": "l1", "strength": 0.05, "biases": True},
+            optimizer={"type": "adamw", "lr": 0.1, "weight_decay": 0.1},
+        ),
+        "newton": dict(
+            inputs=[_r(rng, 5)],
+            targets=[[0.5]],
+            layers=[
+                {"type": "conv1d", "kernel": _r(rng, 1, 2), "bias": [0.1]},
+                {"type": "tanh"},
+                {"type": "maxpool1d", "kernel_size": 2},
+                {"type": "flatten"},
+                {"type": "linear", "weights": _r(rng, 2, 1)},
+            ],
+            loss={"type": "mse"},
+            optimizer={"type": "newton", "lr": 1.0, "damping": 0.1},
+        ),
         "pooling_first_and_dilated_max": dict(
             inputs=[[_r(rng, 7), _r(rng, 7)]],
             targets=[[1.0]],
@@ -233,8 +273,10 @@ def test_random_conv_exercises_match_pytorch_and_every_equation_holds(name):
                 values[s.index] = trace.final_params[s.name]
         ours.append(values)
     assert len(ours) == len(params)
+    # Newton's Hessian is a central difference in nablab, exact in PyTorch
+    rtol = 1e-8 if exercise.optimizer.type == "newton" else 1e-10
     for mine, theirs in zip(ours, params, strict=True):
-        np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(mine, theirs, rtol=rtol, atol=1e-12)
     document = solution_document(trace)
     checked = check_document(document, trace)
     assert checked == sum(isinstance(i, Equation) for i in document.items) > 30
@@ -335,7 +377,7 @@ def test_the_shipped_student_sheet_is_explained_by_the_flipped_kernel(capsys):
 @pytest.mark.parametrize("name", ["conv1d_pool", *sorted(CASES)])
 def test_every_mistake_runs_on_conv_exercises(name):
     """Every hypothesis the checker tries on a convolutional exercise runs (or is refused as
-    an exercise error); the flipped kernel changes the kernels' updates."""
+    an exercise error); the flipped kernel changes the loss."""
     exercise = (
         load_exercise(EXAMPLES / "conv1d_pool.yaml")
         if name == "conv1d_pool"
@@ -350,9 +392,8 @@ def test_every_mistake_runs_on_conv_exercises(name):
             except ExerciseError:
                 continue  # a variant the exercise cannot run (the checker skips it too)
             ran.add(mistake.id)
-            if mistake.id == "flipped_kernel":
-                kernels = [s.name for s in correct.built.scalars if s.name.startswith("K")]
-                assert any(wrong.final_params[k] != correct.final_params[k] for k in kernels)
+            if mistake.id == "flipped_kernel":  # the convolution's outputs change
+                assert wrong.steps[0].loss != correct.steps[0].loss
     assert {"loss_grad_one", "wrong_update_sign"} <= ran
     assert ("flipped_kernel" in ran) == any(layer.type == "conv1d" for layer in exercise.layers)
 

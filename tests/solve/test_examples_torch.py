@@ -59,6 +59,9 @@ def test_every_layer_optimizer_and_convention_has_an_example():
         "identity",
         "batchnorm",
         "dropout",
+        "conv1d",
+        "maxpool1d",
+        "flatten",
     }
     options = [(e.optimizer.type, e.optimizer.options()) for e in exercises]
     kinds = {kind for kind, _ in options}

@@ -356,8 +356,6 @@ _UNION_MEMBERS = {
     "str",
     "list[str]",
     "Asked",
-    "list[union[float,list[float]]]",
-    "int",
 }
 
 
@@ -543,9 +541,10 @@ def _check_inputs(exercise: Exercise, problems: list[str]) -> tuple[int, ...] | 
     return None if problems else first
 
 
-def _has(source: str) -> str:
-    """'the inputs have', 'the layer before it has'."""
-    return f"{source} have" if source == "the inputs" else f"{source} has"
+def _has(source: str, verb: str = "has") -> str:
+    """'the inputs have', 'the layer before it has' ('give'/'gives' with ``verb="gives"``)."""
+    plural = {"has": "have", "gives": "give"}[verb]
+    return f"{source} {plural}" if source == "the inputs" else f"{source} {verb}"
 
 
 def conv_pads(layer: Conv1dLayer) -> tuple[int, int]:
@@ -689,15 +688,15 @@ def _check_layer(
     before = len(problems)
     if isinstance(layer, (*SIGNAL_LAYERS, FlattenLayer)) and len(shape) != 2:
         problems.append(
-            f"{where}: a {layer.type} layer reads signals (channels × positions), but {source} "
-            f"gives {_describe(shape)}"
+            f"{where}: a {layer.type} layer reads signals (channels × positions), but "
+            f"{_has(source, 'gives')} {_describe(shape)}"
         )
         return None
     rows_only = isinstance(layer, _READS_ROWS) or layer.type == "softmax"
     if rows_only and len(shape) != 1:
         problems.append(
-            f"{where}: a {layer.type} layer reads rows, but {source} gives {_describe(shape)}; "
-            "put a flatten layer before it"
+            f"{where}: a {layer.type} layer reads rows, but {_has(source, 'gives')} "
+            f"{_describe(shape)}; put a flatten layer before it"
         )
         return None
     if isinstance(layer, Conv1dLayer):
