@@ -1,5 +1,8 @@
 """An exercise recomputed with PyTorch (float64): autograd for every gradient, torch.optim for
-the rules it has, and the textbook conventions it lacks written out here from their formulas."""
+the rules it has, and the textbook conventions it lacks written out here from their formulas.
+
+A conv1d kernel is kept in nablab's layout (k, C_in, C_out), so that the tensors compare with
+nablab's directly, and permuted to PyTorch's (C_out, C_in, k) for ``F.conv1d``."""
 
 from __future__ import annotations
 
@@ -23,6 +26,13 @@ def _params(exercise) -> list[tuple[str, list[torch.Tensor]]]:
                     requires_grad=layer.update_bias,
                 )
             layers.append(("linear", [w, b]))
+        elif layer.type == "conv1d":
+            kernel = np.array(layer.kernel_array(), dtype=np.float64).transpose(2, 1, 0)
+            w = torch.tensor(kernel, requires_grad=layer.update_kernel)
+            b = None
+            if layer.bias is not None:
+                b = torch.tensor(layer.bias, dtype=torch.float64, requires_grad=layer.update_bias)
+            layers.append(("conv1d", [w, b]))
         elif layer.type == "batchnorm":
             width = layers_width(exercise, len(layers))
             gamma = torch.tensor(layer.gamma or [1.0] * width, dtype=torch.float64)
@@ -36,11 +46,10 @@ def _params(exercise) -> list[tuple[str, list[torch.Tensor]]]:
 
 
 def layers_width(exercise, position: int) -> int:
-    width = len(exercise.inputs[0])
-    for layer in exercise.layers[:position]:
-        if layer.type == "linear":
-            width = len(layer.weights[0])
-    return width
+    """The width of the rows entering layer ``position``."""
+    from nablab.solve.spec import layer_shapes
+
+    return layer_shapes(exercise)[position][-1]
 
 
 def _forward(exercise, layers, x, samples):
@@ -49,6 +58,21 @@ def _forward(exercise, layers, x, samples):
         if kind == "linear":
             w, b = params
             h = h @ w + (b if b is not None else 0.0)
+        elif kind == "conv1d":
+            w, b = params
+            h = F.conv1d(h, w.permute(2, 1, 0), b, spec.stride, spec.padding, spec.dilation)
+        elif kind == "maxpool1d":
+            h = F.max_pool1d(h, spec.kernel_size, spec.stride, spec.padding, spec.dilation)
+        elif kind == "avgpool1d":
+            h = F.avg_pool1d(
+                h,
+                spec.kernel_size,
+                spec.stride,
+                spec.padding,
+                count_include_pad=spec.count_include_pad,
+            )
+        elif kind == "flatten":
+            h = h.flatten(1)
         elif kind == "batchnorm":
             gamma, beta = params
             mean = h.mean(0)
@@ -92,9 +116,10 @@ def _loss(exercise, layers, flat, x, t, samples):
         value = F.cross_entropy(out, t, reduction=spec.reduction)
     penalty = exercise.penalty
     if penalty is not None:
-        weights = [p[0] for kind, p in layers if kind == "linear"]
+        weighted = ("linear", "conv1d")
+        weights = [p[0] for kind, p in layers if kind in weighted]
         if penalty.biases:
-            weights += [p[1] for kind, p in layers if kind == "linear" and p[1] is not None]
+            weights += [p[1] for kind, p in layers if kind in weighted and p[1] is not None]
         if penalty.type == "l2":
             factor = penalty.strength * (0.5 if penalty.convention == "half" else 1.0)
             value = value + factor * sum((w**2).sum() for w in weights)
@@ -110,7 +135,7 @@ def torch_run(exercise) -> tuple[list[float], list[np.ndarray]]:
     trainable = [p for p in flat if p.requires_grad]
     options = dict(exercise.optimizer.options())
     kind = exercise.optimizer.type
-    x_all = torch.tensor(exercise.inputs, dtype=torch.float64)
+    x_all = torch.tensor(exercise.input_array(), dtype=torch.float64)
     classes = exercise.loss.type == "cross_entropy" and isinstance(exercise.targets[0], int)
     t_all = torch.tensor(exercise.targets, dtype=torch.int64 if classes else torch.float64)
     n = len(exercise.inputs)
@@ -140,14 +165,18 @@ def torch_run(exercise) -> tuple[list[float], list[np.ndarray]]:
 
 def _rule(kind, options, params):
     centralize = options.pop("centralize", None)
+    # centralization acts on the gradient with weight decay added (as in the paper's code)
+    decay = options.pop("weight_decay", 0.0) if centralize == "gradient" else 0.0
 
     def centralized(step):
         def run(closure, t):
             value = closure()
             if centralize == "gradient":
                 for p in params:
-                    if p.ndim >= 2:
-                        p.grad -= p.grad.mean(dim=0, keepdim=True)
+                    p.grad += decay * p.detach()
+                for p in params:
+                    if p.ndim >= 2:  # the output axis is last: the mean over the others
+                        p.grad -= p.grad.mean(dim=tuple(range(p.ndim - 1)), keepdim=True)
             step()
             return float(value.detach())
 

@@ -159,7 +159,8 @@ def test_ranges_are_validated_with_their_paths():
     with pytest.raises(ExerciseError) as raised:
         parse_template(data)
     assert raised.value.problems == [
-        "inputs: a range for the inputs needs shape: [samples, inputs]"
+        "inputs: a range for the inputs needs shape: [samples, inputs] (or [samples, channels, "
+        "length] for signals)"
     ]
     data["inputs"] = MAZUR["inputs"]
     with pytest.raises(ExerciseError) as raised:

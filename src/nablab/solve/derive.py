@@ -16,6 +16,7 @@ from nablab.solve import local
 from nablab.solve.document import Document, Equation, Heading, Para
 from nablab.solve.expr import Sym
 from nablab.solve.trace import Trace
+from nablab.solve.writers import conv as _conv  # noqa: F401 (registers its writers)
 from nablab.solve.writers.backward import write_backward
 from nablab.solve.writers.base import LOSS, Writer
 from nablab.solve.writers.forward import write_forward

@@ -16,12 +16,13 @@ from nablab import nn
 from nablab.i18n import M
 from nablab.solve import local
 from nablab.solve.document import Equation, Heading, Para
-from nablab.solve.expr import Expr, Mul, Paren, Partial, num, partial_key, total
+from nablab.solve.expr import Expr, Mul, Num, Paren, Partial, num, partial_key, total
 from nablab.solve.names import Quantities, UnknownNameError
 from nablab.solve.spec import DropoutLayer, ExerciseError
-from nablab.solve.trace import StepTrace, Trace
+from nablab.solve.trace import StepTrace, Trace, rows
 
 LOSS = "E"
+SPARSE = (nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d)  # each output reads a window, not every value
 
 
 def _flat(factors: list[Expr]) -> Expr:
@@ -60,12 +61,14 @@ class _Chain:
     def expand(self, position: int, unit: int, row: int) -> tuple[Expr, Expr]:
         """∂E/∂(output ``unit`` of layer ``position``) as (symbols, numbers)."""
         name = self.name(position, unit, row)
-        upstream = float(self.step.layers[position].grad[row, unit])
+        upstream = float(rows(self.step.layers[position].grad)[row, unit])
         if position == len(self.model) - 1:
             self.given[partial_key(LOSS, name)] = upstream
             return Partial(LOSS, name), self.n(upstream)
         following = position + 1
         module = self.model[following]
+        if isinstance(module, nn.Flatten):  # a renaming: the same value under the same name
+            return self.expand(following, unit, row)
         if isinstance(module, nn.BatchNorm1d | nn.LayerNorm):
             raise ExerciseError(
                 [
@@ -86,8 +89,16 @@ class _Chain:
             jacobian = self.local(following, row)
             if local.is_elementwise(module) or isinstance(module, nn.Dropout):
                 targets = [(unit, float(jacobian[unit, unit]))]
+            elif isinstance(module, SPARSE):  # only the outputs whose windows read the value
+                targets = [
+                    (k, float(jacobian[k, unit]))
+                    for k in range(jacobian.shape[0])
+                    if jacobian[k, unit] != 0
+                ]
             else:
                 targets = [(k, float(jacobian[k, unit])) for k in range(jacobian.shape[0])]
+        if not targets:  # no window reads it (or no window's maximum is it)
+            return self.n(0), self.n(0)
         terms_s, terms_n = [], []
         for k, factor in targets:
             upstream_s, upstream_n = self.expand(following, k, row)
@@ -140,7 +151,23 @@ def _value(trace: Trace, step: StepTrace, chain: _Chain, name: str) -> list:
             for row in range(len(step.samples)):
                 if base + step.suffix(row) == name:
                     symbolic, numeric = chain.expand(position, unit, row)
-                    value = float(step.layers[position].grad[row, unit])
+                    value = float(rows(step.layers[position].grad)[row, unit])
+                    if isinstance(symbolic, Num):  # no path reaches it
+                        return [
+                            Heading(_chain_heading(name)),
+                            Para(
+                                M(
+                                    "solve.explain.no_path",
+                                    "No path from the loss reaches {name}: no later window "
+                                    "reads it, or max pooling sends its window's gradient "
+                                    "elsewhere.",
+                                    name=name,
+                                )
+                            ),
+                            Equation(
+                                [Partial(LOSS, name), chain.n(value)], key=f"grad({name})@1", step=1
+                            ),
+                        ]
                     return [
                         Heading(_chain_heading(name)),
                         Equation(
@@ -153,35 +180,66 @@ def _value(trace: Trace, step: StepTrace, chain: _Chain, name: str) -> list:
     raise ExerciseError([f"--explain {name}: not a forward value"], trace.exercise.title)
 
 
+def _paths(trace: Trace, step: StepTrace, scalar) -> list[tuple[int, int, float]]:
+    """(sample row, output unit, ∂output/∂scalar) for every output the scalar feeds."""
+    position = scalar.layer
+    module = trace.built.model[position]
+    entering = rows(step.inputs if position == 0 else step.layers[position - 1].output)
+    samples = range(len(step.samples))
+    if isinstance(module, nn.Conv1d):
+        from nablab.solve.writers.base import Writer
+        from nablab.solve.writers.conv import windows
+
+        spans = windows(Writer(trace), position)
+        length = entering.shape[1] // module.in_channels
+        if scalar.role == "bias":
+            o = scalar.index[0]
+            return [(r, o * len(spans) + t, 1.0) for r in samples for t in range(len(spans))]
+        j, c, o = scalar.index
+        return [
+            (r, o * len(spans) + t, float(entering[r, c * length + u]))
+            for r in samples
+            for t, window in enumerate(spans)
+            for tap, u in window
+            if tap == j
+        ]
+    if scalar.role == "weight":
+        return [(r, scalar.index[1], float(entering[r, scalar.index[0]])) for r in samples]
+    units = range(module.out_features) if scalar.index == () else [scalar.index[0]]
+    return [(r, unit, 1.0) for r in samples for unit in units]
+
+
 def _parameter(trace: Trace, step: StepTrace, chain: _Chain, name: str) -> list:
     built = trace.built
     scalar = built.by_name[name]
     position = scalar.layer
     module = built.model[position]
-    if not isinstance(module, nn.Linear):
+    if not isinstance(module, nn.Linear | nn.Conv1d):
         raise ExerciseError(
-            [f"--explain {name}: only weights and biases of linear layers are expanded"],
+            [f"--explain {name}: only weights and biases of linear and conv1d layers are expanded"],
             trace.exercise.title,
         )
-    entering = step.inputs if position == 0 else step.layers[position - 1].output
     entering_names = built.input_names if position == 0 else built.output_names[position - 1]
-    if scalar.role == "weight":
-        units = [scalar.index[1]]
-    elif scalar.index == ():
-        units = list(range(module.out_features))
-    else:
-        units = [scalar.index[0]]
     terms_s, terms_n = [], []
-    for row in range(len(step.samples)):
-        for unit in units:
-            upstream_s, upstream_n = chain.expand(position, unit, row)
-            local_s = Partial(chain.name(position, unit, row), name)
-            factor = float(entering[row, scalar.index[0]]) if scalar.role == "weight" else 1.0
-            chain.given[partial_key(local_s.of, local_s.wrt)] = factor
-            terms_s.append(_flat([upstream_s, local_s]))
-            terms_n.append(_flat([upstream_n, chain.n(factor)]))
+    for row, unit, factor in _paths(trace, step, scalar):
+        upstream_s, upstream_n = chain.expand(position, unit, row)
+        local_s = Partial(chain.name(position, unit, row), name)
+        chain.given[partial_key(local_s.of, local_s.wrt)] = factor
+        terms_s.append(_flat([upstream_s, local_s]))
+        terms_n.append(_flat([upstream_n, chain.n(factor)]))
     items: list = [Heading(_chain_heading(name))]
-    if scalar.role == "weight":
+    if scalar.role == "weight" and isinstance(module, nn.Conv1d):
+        items.append(
+            Para(
+                M(
+                    "solve.explain.kernel",
+                    "{name} multiplies the value under its tap in every window, so ⁅∂z[t]/∂{name}⁆ "
+                    "is the input that window t reads there.",
+                    name=name,
+                )
+            )
+        )
+    elif scalar.role == "weight":
         source = entering_names[scalar.index[0]]
         into = built.output_names[position][scalar.index[1]]
         items.append(

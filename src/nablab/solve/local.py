@@ -127,17 +127,23 @@ def jacobian(
     module: nn.Module, entering: np.ndarray, row: int, mask: np.ndarray | None = None
 ) -> np.ndarray:
     """∂out_k/∂in_j of ``module`` for sample ``row`` of the batch ``entering``, from the
-    engine's backward on unit vectors: rows[k][j] (a dropout layer's is its ``mask`` row times
-    its scale)."""
+    engine's backward on unit vectors: rows[k][j], with a feature map's values counted channel
+    by channel (a dropout layer's is its ``mask`` row times its scale). The module's parameter
+    gradients are left as they were."""
     if isinstance(module, nn.Dropout):
         return np.diag(np.asarray(mask, dtype=np.float64) * dropout_scale(module))
     twin = copy.copy(module)
     sample = entering[row : row + 1]
-    width = sample.shape[1]
+    kept = [(param, param.grad.copy()) for param in module.parameters()]
+    shape = twin(sample).shape
     rows = []
-    for unit in range(width):
+    for unit in range(int(np.prod(shape))):
         twin(sample)
-        rows.append(twin.backward(np.eye(width)[unit][None, :])[0])
+        seed = np.zeros(shape)
+        seed.flat[unit] = 1.0
+        rows.append(twin.backward(seed)[0].reshape(-1))
+    for param, grad in kept:  # a convolution's backward adds into its gradients
+        param.grad[...] = grad
     return np.array(rows)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from nablab.i18n import M
 from nablab.optim.registry import OPTIMIZERS
 from nablab.solve.build import build_loss
-from nablab.solve.spec import Exercise, LinearLayer
+from nablab.solve.spec import Conv1dLayer, Exercise, LinearLayer, layer_shapes
 from nablab.solve.trace import CORRECT, Variant
 
 ELEMENTWISE = ("sigmoid", "tanh", "swish", "silu", "leaky_relu")
@@ -30,10 +30,8 @@ class Mistake:
 
 def _loss_divisor(exercise: Exercise) -> int:
     """The n of the exercise's loss reduction for one step's predictions."""
-    n, width = exercise.n_samples if exercise.batch == "full" else 1, None
-    for layer in exercise.layers:
-        if isinstance(layer, LinearLayer):
-            width = len(layer.weights[0])
+    n = exercise.n_samples if exercise.batch == "full" else 1
+    width = layer_shapes(exercise)[-1][0]
     return build_loss(exercise.loss.model_dump()).divisor((n, width))
 
 
@@ -83,8 +81,8 @@ def _updated_weights(exercise: Exercise) -> list[tuple[str, Variant]]:
         or options.get("weight_decay", 0)
     ):
         return []
-    linear = [layer for layer in exercise.layers if isinstance(layer, LinearLayer)]
-    if len(linear) < 2:
+    weighted = [layer for layer in exercise.layers if isinstance(layer, LinearLayer | Conv1dLayer)]
+    if len(weighted) < 2:
         return []
     return [
         (
@@ -98,14 +96,14 @@ def _updated_weights(exercise: Exercise) -> list[tuple[str, Variant]]:
 
 
 def _bias_mismatch(exercise: Exercise) -> list[tuple[str, Variant]]:
-    linear = [
+    biased = [
         layer
         for layer in exercise.layers
-        if isinstance(layer, LinearLayer) and layer.bias is not None
+        if isinstance(layer, LinearLayer | Conv1dLayer) and layer.bias is not None
     ]
-    if not linear:
+    if not biased:
         return []
-    updated = all(layer.update_bias for layer in linear)
+    updated = all(layer.update_bias for layer in biased)
     text = (
         M("mistake.bias.kept", "the biases were kept fixed though the exercise updates them")
         if updated
@@ -214,6 +212,25 @@ def _bias_not_summed(exercise: Exercise) -> list[tuple[str, Variant]]:
             M("mistake.bias_sum.mean", "each bias gradient averaged over the batch"),
             Variant(bias_grad="mean"),
         ),
+    ]
+
+
+def _flipped_kernel(exercise: Exercise) -> list[tuple[str, Variant]]:
+    """Only where reversing a kernel changes it: more than one tap and not a palindrome."""
+    kernels = [layer for layer in exercise.layers if isinstance(layer, Conv1dLayer)]
+    if not any(
+        row != row[::-1] for layer in kernels for per_out in layer.kernel_array() for row in per_out
+    ):
+        return []
+    return [
+        (
+            M(
+                "mistake.flipped_kernel.detail",
+                "each kernel applied reversed, ⁅z[t] = Σ_j K[k + 1 − j]·x[t + j − 1]⁆ (a "
+                "convolution; the layer correlates: ⁅Σ_j K[j]·x[t + j − 1]⁆)",
+            ),
+            Variant(flip_kernels=True),
+        )
     ]
 
 
@@ -422,6 +439,15 @@ MISTAKES: tuple[Mistake, ...] = (
         "bias_not_summed",
         M("mistake.bias_not_summed", "a bias gradient not summed over the samples of the batch"),
         _bias_not_summed,
+    ),
+    Mistake(
+        "flipped_kernel",
+        M(
+            "mistake.flipped_kernel",
+            "a convolution's kernel flipped (the textbook's convolution instead of the "
+            "cross-correlation the layer computes)",
+        ),
+        _flipped_kernel,
     ),
     Mistake(
         "eps_placement",

@@ -17,7 +17,12 @@ Canonical names, with ``@k`` the step (``@0`` before the first step, ``@final`` 
   form ``v_w5``;
 - the gradient the update uses, after weight decay or centralization: ``g(w5)@1``; Newton's
   direction ``d(w5)@1``; batch normalization's ``mean(z1_1)``, ``var(z1_1)``, ``xhat(z1_1[2])``
-  (printed ``mean_z1_1``, ``var_z1_1``, ``xhat_z1_1[2]``).
+  (printed ``mean_z1_1``, ``var_z1_1``, ``xhat_z1_1[2]``);
+- signals and feature maps carry the position in brackets and the channel after an underscore
+  (left out for one channel): inputs ``x[3]``, ``x_2[3]``, a conv1d layer's kernel ``K1[o,c,j]``
+  (``K1[j]`` with one input and one output channel) and bias ``b1[o]`` (``b1``), its outputs
+  ``z1_o[t]`` (``z1[t]``), pooled values ``mp1[t]`` and ``ap1[t]``; the sample comes last,
+  ``z1[4][2]``; a first conv1d layer's input gradient ``grad(x[3])``.
 
 Greek letters may be typed in ASCII (``gamma1[1]`` for ``γ1[1]``) and ``−`` as ``-``. A name
 without ``@`` means the last step for a parameter and step 1 for everything else.
@@ -35,7 +40,7 @@ import numpy as np
 from nablab.optim import SGD, AdaGrad, Adam, Newton, RMSProp
 from nablab.solve.expr import GREEK
 from nablab.solve.spec import ExerciseError
-from nablab.solve.trace import Pass, StepTrace, Trace
+from nablab.solve.trace import Pass, StepTrace, Trace, rows
 
 # The symbol a solution prints for each optimizer state (engine name → symbol), by class.
 STATE_SYMBOLS: dict[type, dict[str, str]] = {
@@ -123,7 +128,7 @@ class Quantities:
             for row in range(len(p.samples)):
                 sfx = p.suffix(row)
                 for i, name in enumerate(built.input_names):
-                    self._add(f"{name}{sfx}@{k}", float(p.inputs[row, i]), "input")
+                    self._add(f"{name}{sfx}@{k}", float(rows(p.inputs)[row, i]), "input")
                 if p.targets.ndim == 2:
                     for j, name in enumerate(built.target_names):
                         self._add(f"{name}{sfx}@{k}", float(p.targets[row, j]), "target")
@@ -268,7 +273,7 @@ def effective_gradients(trace: Trace, step: StepTrace) -> dict[str, float]:
                 column = [
                     s.name
                     for s in built.scalars
-                    if s.param is scalar.param and s.index[1] == scalar.index[1]
+                    if s.param is scalar.param and s.index[-1] == scalar.index[-1]
                 ]
                 mean = sum(source.grads[n] + decay * source.params[n] for n in column) / len(column)
                 out[scalar.name] = (

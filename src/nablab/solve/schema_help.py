@@ -38,7 +38,10 @@ def schema_help() -> str:
                 "exercise file (YAML):",
                 "  title: text                              optional",
                 "  description: text                        optional, shown above the solution",
-                "  inputs: [[x11, x12], ...]                one row per sample",
+                "  inputs: [[x11, x12], ...]                one row per sample; a signal per "
+                "sample before a conv1d or pooling layer:",
+                "          [[x1, x2, ...]] or [[[channel 1 ...], [channel 2 ...]], ...]  (C, L) "
+                "per sample; a row is one channel",
                 "  targets: [[t11, t12], ...]               rows; or class indices [2, 0, ...] for "
                 "cross_entropy",
                 "  input_names: [i1, i2]                    optional (default x1, x2, ...)",
@@ -58,6 +61,21 @@ def schema_help() -> str:
                 "       names: {gamma: [...], beta: [...]}}",
                 "    - {type: dropout, p: 0.5, mode: inverted | scale_at_test,",
                 "       mask: [[1, 0], ...]}                one mask row per sample",
+                "    - type: conv1d                         reads signals (C, L); a cross-"
+                "correlation, as PyTorch",
+                "      kernel: [[k1, k2, k3]]               one entry per output channel: its "
+                "taps (one input channel)",
+                "              [[[taps of channel 1], ...]]   or a list of taps per input "
+                "channel: kernel[o][c][j]",
+                "      bias: [b1]                           one per output channel; omit: none",
+                "      stride: 1, padding: 0 | same | valid, dilation: 1   as nn.Conv1d",
+                "      names: {kernel: [[...]], bias: [...]}   optional, shaped like kernel, bias",
+                "      update_kernel: true, update_bias: true   optional",
+                "    - {type: maxpool1d, kernel_size: 2, padding: 0, dilation: 1, stride: ...}",
+                "    - {type: avgpool1d, kernel_size: 2, padding: 0, count_include_pad: true, "
+                "stride: ...}   stride: the kernel size unless given",
+                "    - {type: flatten}                      feature maps to rows, channel by "
+                "channel (a renaming)",
                 f"  loss: {{type: {' | '.join(LOSSES.names())},",
                 f"         reduction: {reductions}, factor: 1.0, logits: false}}",
                 "                                           logits: true accepts a softmax/sigmoid "
@@ -96,6 +114,12 @@ names (what --explain, --names and `nablab check` read; every name a solution pr
   state as printed: v(w5) = v_w5 (velocity or Adam's v), b(w5) buffer, m, mhat, vhat, vmax,
   s (AdaGrad), r, gbar (RMSProp); also velocity(w5), square_avg(w5), momentum(w5)
   mean(z1_1), var(z1_1), xhat(z1_1[2]) batch norm; d(w5) Newton's direction
+  signals and feature maps, position t from 1, channel index left out for one channel:
+  x_c[t] or x[t] inputs; conv1d layer 1: K1[o,c,j] kernel (output channel o, input channel c,
+  tap j; K1[j] with one input and one output channel), b1[o] or b1, z1_o[t] or z1[t] outputs;
+  after it a1_o[t] activations, mp1_o[t] max pooling, ap1_o[t] average pooling; a flatten
+  layer keeps the names; grad(x[3]) the input gradient of a first conv1d layer;
+  z1[4][2]: position 4 of sample 2
   Greek letters in ASCII: gamma1[1] = γ1[1], beta1[1] = β1[1]"""
 
 

@@ -13,10 +13,15 @@ from nablab.solve.names import Quantities
 from nablab.solve.spec import (
     ActivationLayer,
     Asked,
+    AvgPool1dLayer,
     BatchNormLayer,
+    Conv1dLayer,
     DropoutLayer,
     Exercise,
+    FlattenLayer,
     LinearLayer,
+    MaxPool1dLayer,
+    conv_pads,
 )
 from nablab.solve.trace import Trace
 from nablab.solve.writers.update import describe
@@ -62,6 +67,91 @@ def _linear(doc: list, built: Built, position: int, layer: LinearLayer, digits: 
         doc.append(Para(M("sheet.frozen", "Not updated: {what}.", what=Listing(frozen))))
 
 
+def _conv1d(doc: list, built: Built, position: int, layer: Conv1dLayer, digits: int) -> None:
+    number = built.linear_number[position]
+    kernel = layer.kernel_array()
+    c_out, c_in, taps = len(kernel), len(kernel[0]), layer.taps
+    left, right = conv_pads(layer)
+    doc.append(
+        Para(
+            M(
+                "sheet.conv1d",
+                "Layer {n}: conv1d, {c_in} input and {c_out} output channel(s), {taps} taps, "
+                "stride {stride}, padding {left} on the left and {right} on the right, dilation "
+                "{dilation}; each output is the bias plus the kernel times its window, not "
+                "flipped (a cross-correlation, as PyTorch); outputs {outputs}. Kernel of output "
+                "channel o: one row per input channel, one column per tap:",
+                n=position + 1,
+                c_in=c_in,
+                c_out=c_out,
+                taps=taps,
+                stride=layer.stride,
+                left=left,
+                right=right,
+                dilation=layer.dilation,
+                outputs=Listing(built.output_names[position]),
+            )
+        )
+    )
+    weights = {s.index: s.name for s in built.scalars if s.layer == position and s.role == "weight"}
+    names = {(c, j, o): name for (j, c, o), name in weights.items()}
+    for o in range(c_out):
+        grid = [[names[(c, j, o)] for j in range(taps)] for c in range(c_in)]
+        doc.append(
+            Equation([Sym(f"K{number}_{o + 1}"), _names_matrix(grid), matrix(kernel[o], digits)])
+        )
+    biases = [s for s in built.scalars if s.layer == position and s.role == "bias"]
+    if biases:
+        doc.append(
+            Equation([_names_matrix([[b.name for b in biases]]), matrix([layer.bias], digits)])
+        )
+    frozen = []
+    if not layer.update_kernel:
+        frozen.append(M("sheet.frozen.kernel", "its kernel"))
+    if layer.bias is not None and not layer.update_bias:
+        frozen.append(M("sheet.frozen.biases", "its biases"))
+    if frozen:
+        doc.append(Para(M("sheet.frozen", "Not updated: {what}.", what=Listing(frozen))))
+
+
+def _pool(doc: list, built: Built, position: int, layer) -> None:
+    if isinstance(layer, MaxPool1dLayer):
+        message = M(
+            "sheet.maxpool",
+            "Layer {n}: max pooling, windows of {k} (stride {stride}, padding {padding}, dilation "
+            "{dilation}); outputs {outputs}.",
+            n=position + 1,
+            k=layer.kernel_size,
+            stride=layer.stride or layer.kernel_size,
+            padding=layer.padding,
+            dilation=layer.dilation,
+            outputs=Listing(built.output_names[position]),
+        )
+    elif layer.count_include_pad or not layer.padding:
+        message = M(
+            "sheet.avgpool",
+            "Layer {n}: average pooling, windows of {k} (stride {stride}, padding {padding}, "
+            "counted in the divisor); outputs {outputs}.",
+            n=position + 1,
+            k=layer.kernel_size,
+            stride=layer.stride or layer.kernel_size,
+            padding=layer.padding,
+            outputs=Listing(built.output_names[position]),
+        )
+    else:
+        message = M(
+            "sheet.avgpool_inside",
+            "Layer {n}: average pooling, windows of {k} (stride {stride}, padding {padding}, the "
+            "divisor counts the positions inside the signal); outputs {outputs}.",
+            n=position + 1,
+            k=layer.kernel_size,
+            stride=layer.stride or layer.kernel_size,
+            padding=layer.padding,
+            outputs=Listing(built.output_names[position]),
+        )
+    doc.append(Para(message))
+
+
 def sheet_document(trace: Trace) -> Document:
     """The exercise as a student reads it: every given number, no computed one."""
     exercise: Exercise = trace.exercise
@@ -71,16 +161,29 @@ def sheet_document(trace: Trace) -> Document:
     if exercise.description:
         doc.append(Para(exercise.description))
     doc.append(Heading(M("sheet.heading.data", "Data")))
-    doc.append(
-        Para(
-            M(
-                "sheet.inputs",
-                "Inputs, one row per sample ({names}):",
-                names=Listing(built.input_names),
+    if len(built.input_shape) == 2 and isinstance(exercise.inputs[0][0], list):
+        doc.append(
+            Para(
+                M(
+                    "sheet.signals",
+                    "Inputs, one signal per sample, one row per channel ({names}):",
+                    names=Listing(built.input_names),
+                )
             )
         )
-    )
-    doc.append(Equation([Sym("X"), matrix(exercise.inputs, digits)]))
+        for n, sample in enumerate(exercise.inputs):
+            doc.append(Equation([Sym(f"X{n + 1}"), matrix(sample, digits)]))
+    else:
+        doc.append(
+            Para(
+                M(
+                    "sheet.inputs",
+                    "Inputs, one row per sample ({names}):",
+                    names=Listing(built.input_names),
+                )
+            )
+        )
+        doc.append(Equation([Sym("X"), matrix(exercise.inputs, digits)]))
     if exercise.targets and isinstance(exercise.targets[0], int):
         doc.append(
             Para(
@@ -106,6 +209,21 @@ def sheet_document(trace: Trace) -> Document:
     for position, layer in enumerate(exercise.layers):
         if isinstance(layer, LinearLayer):
             _linear(doc, built, position, layer, digits)
+        elif isinstance(layer, Conv1dLayer):
+            _conv1d(doc, built, position, layer, digits)
+        elif isinstance(layer, MaxPool1dLayer | AvgPool1dLayer):
+            _pool(doc, built, position, layer)
+        elif isinstance(layer, FlattenLayer):
+            doc.append(
+                Para(
+                    M(
+                        "sheet.flatten",
+                        "Layer {n}: flatten, channel by channel: the next layer reads {names}.",
+                        n=position + 1,
+                        names=Listing(built.output_names[position]),
+                    )
+                )
+            )
         elif isinstance(layer, BatchNormLayer):
             doc.append(
                 Para(

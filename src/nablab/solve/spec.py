@@ -4,25 +4,46 @@ Every problem in a file is reported at once, one line each, with its path
 (``layers[2].weights: expected 2 rows (the previous layer has 2 outputs), got 3``); an unknown
 key is an error. Shapes follow nablab's layout: a linear layer's ``weights`` has one row per
 input and one column per unit (column j feeds unit j).
+
+A sample is a row of numbers, or a 1-D signal for a convolutional exercise: a list of
+channels, each a list of values along the signal ((C, L) per sample), or one list of values
+when the signal has one channel (a row read as (1, L) when the first layer that is not an
+activation is a ``conv1d`` or pooling layer). A ``conv1d`` kernel is written as a student draws
+it, one entry per output channel: that channel's taps (one input channel) or a list of taps per
+input channel, so ``kernel[o][c][j]`` is PyTorch's ``weight[o, c, j]`` and nablab's
+``weight[j, c, o]`` (layout (k, C_in, C_out)).
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from nablab._yaml import YamlInputError
 from nablab._yaml import read as read_yaml
 from nablab.errors import NablabError
 from nablab.nn.activations import ACTIVATIONS
 from nablab.nn.losses import LOSSES
+from nablab.nn.sliding import output_size, same_padding
 from nablab.optim.registry import OPTIMIZERS, base_names
 
 Number = float
 Names = list[str]
+# A sample (or a kernel's output channel): values, or one list of values per channel.
+Signal = list[Number | list[Number]]
 
 
 class ExerciseError(NablabError):
@@ -65,7 +86,15 @@ class ActivationLayer(_Strict):
         return {name: getattr(self, name) for name in ACTIVATIONS.entry(self.type).options}
 
 
-_OTHER_LAYERS = ("linear", "batchnorm", "dropout")
+_OTHER_LAYERS = (
+    "linear",
+    "batchnorm",
+    "dropout",
+    "conv1d",
+    "maxpool1d",
+    "avgpool1d",
+    "flatten",
+)
 
 
 def _activation_layer(entry) -> type[ActivationLayer]:
@@ -104,9 +133,105 @@ class DropoutLayer(_Strict):
     output_names: Names | None = None
 
 
+class ConvNames(_Strict):
+    kernel: list[list[str | list[str]]] | None = None
+    bias: list[str] | None = None
+
+
+class Conv1dLayer(_Strict):
+    """``kernel[o]``: output channel o's taps (one input channel) or a list of taps per input
+    channel; ``bias``: one value per output channel; stride, padding and dilation as
+    ``nn.Conv1d`` takes them (padding a whole number, ``same`` or ``valid``)."""
+
+    type: Literal["conv1d"]
+    kernel: Annotated[list[Signal], Field(min_length=1)]
+    bias: list[Number] | None = None
+    stride: Annotated[int, Field(ge=1)] = 1
+    padding: int | str = 0
+    dilation: Annotated[int, Field(ge=1)] = 1
+    names: ConvNames | None = None
+    output_names: Names | None = None
+    update_kernel: bool = True
+    update_bias: bool = True
+
+    @field_validator("padding", mode="before")
+    @classmethod
+    def _padding(cls, value: Any) -> int | str:
+        if value in ("same", "valid") and isinstance(value, str):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        raise PydanticCustomError(
+            "padding",
+            "expected a whole number ≥ 0, 'same' or 'valid', got {given}",
+            {"given": repr(value)},
+        )
+
+    @field_validator("bias", mode="before")
+    @classmethod
+    def _bias(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise PydanticCustomError(
+                "conv_bias",
+                "expected a list, one value per output channel ([{given}] for one channel)",
+                {"given": value},
+            )
+        return value
+
+    @property
+    def taps(self) -> int:
+        first = self.kernel[0]
+        return len(first[0]) if first and isinstance(first[0], list) else len(first)
+
+    @property
+    def in_channels(self) -> int:
+        first = self.kernel[0]
+        return len(first) if first and isinstance(first[0], list) else 1
+
+    def kernel_array(self) -> list[list[list[float]]]:
+        """The kernel as (C_out, C_in, k) nested lists (PyTorch's order)."""
+        return [row if row and isinstance(row[0], list) else [row] for row in self.kernel]
+
+
+class MaxPool1dLayer(_Strict):
+    type: Literal["maxpool1d"]
+    kernel_size: Annotated[int, Field(ge=1)]
+    stride: Annotated[int, Field(ge=1)] | None = None  # the kernel size when omitted
+    padding: Annotated[int, Field(ge=0)] = 0
+    dilation: Annotated[int, Field(ge=1)] = 1
+    output_names: Names | None = None
+
+
+class AvgPool1dLayer(_Strict):
+    type: Literal["avgpool1d"]
+    kernel_size: Annotated[int, Field(ge=1)]
+    stride: Annotated[int, Field(ge=1)] | None = None
+    padding: Annotated[int, Field(ge=0)] = 0
+    count_include_pad: bool = True
+    output_names: Names | None = None
+
+
+class FlattenLayer(_Strict):
+    """Feature maps (C, L) to rows of C·L values, channel by channel: a renaming."""
+
+    type: Literal["flatten"]
+
+
+POOL_LAYERS = (MaxPool1dLayer, AvgPool1dLayer)
+SIGNAL_LAYERS = (Conv1dLayer, *POOL_LAYERS)  # layers that read (C, L) feature maps
+
 LAYER_TYPES = (_OTHER_LAYERS[0], *ACTIVATIONS.names(), *_OTHER_LAYERS[1:])
 Layer = Annotated[
-    Union[LinearLayer, *ACTIVATION_LAYERS, BatchNormLayer, DropoutLayer],
+    Union[
+        LinearLayer,
+        *ACTIVATION_LAYERS,
+        BatchNormLayer,
+        DropoutLayer,
+        Conv1dLayer,
+        MaxPool1dLayer,
+        AvgPool1dLayer,
+        FlattenLayer,
+    ],
     Field(discriminator="type"),
 ]
 
@@ -166,7 +291,7 @@ class Grading(_Strict):
 class Exercise(_Strict):
     title: str = "Worked solution"
     description: str | None = None
-    inputs: list[list[Number]]
+    inputs: list[Signal]
     targets: list[list[Number]] | list[int]
     input_names: Names | None = None
     target_names: Names | None = None
@@ -194,8 +319,29 @@ class Exercise(_Strict):
         return len(self.inputs)
 
     @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One sample's shape: (d,) for a row, (C, L) for a signal (a row before a ``conv1d``
+        or pooling layer is one channel)."""
+        first = self.inputs[0]
+        if first and isinstance(first[0], list):
+            return (len(first), len(first[0]))
+        reader = next(
+            (layer for layer in self.layers if not isinstance(layer, ActivationLayer)), None
+        )
+        if isinstance(reader, SIGNAL_LAYERS):
+            return (1, len(first))
+        return (len(first),)
+
+    @property
     def n_inputs(self) -> int:
-        return len(self.inputs[0])
+        """The number of values in one sample."""
+        return math.prod(self.input_shape)
+
+    def input_array(self) -> list:
+        """The inputs as (N, d) rows or (N, C, L) signals."""
+        if len(self.input_shape) == 2 and not isinstance(self.inputs[0][0], list):
+            return [[row] for row in self.inputs]
+        return self.inputs
 
 
 # ------------------------------------------------------------------------------- parsing
@@ -296,8 +442,36 @@ def _asked_union(item: dict) -> dict | None:
     return item
 
 
+_VALUE_OR_LIST = {"float": "list[float]", "str": "list[str]"}
+
+
+def _value_or_list(item: dict) -> dict | None:
+    """A signal's entry is a value or a list of values (a channel): report the branch that
+    was meant, by whether a list was given."""
+    loc = item["loc"]
+    if not loc or loc[0] not in ("inputs", "layers"):
+        return item
+    for depth, part in enumerate(loc):
+        if part in _VALUE_OR_LIST and depth > 0 and isinstance(loc[depth - 1], int):
+            if isinstance(item.get("input"), list):
+                return None  # the list branch speaks for it
+            return item
+        if (
+            part in _VALUE_OR_LIST.values()
+            and depth == len(loc) - 1
+            and isinstance(loc[depth - 1], int)
+            and not isinstance(item.get("input"), list)
+        ):
+            return None  # the value branch speaks for it
+    return item
+
+
 def _pydantic_problems(error: ValidationError) -> list[str]:
-    items = [i for i in (_asked_union(item) for item in error.errors()) if i is not None]
+    items = [
+        i
+        for i in (_asked_union(item) for item in error.errors())
+        if i is not None and _value_or_list(i) is not None
+    ]
     problems = [f"{_path(item['loc'])}: {_message(item)}" for item in items]
     return sorted(set(problems), key=problems.index)
 
@@ -320,9 +494,231 @@ def _check_names(
         problems.append(f"{where}: expected {count} names ({what}), got {len(names)}")
 
 
-def _check_layer(index: int, layer: Any, width: int, n_samples: int, problems: list[str]) -> int:
-    where = f"layers[{index}]"
+def _describe(shape: tuple[int, ...]) -> str:
+    """(3,) → 'rows of 3 values', (2, 4) → 'feature maps of 2 channel(s) × 4 positions'."""
+    if len(shape) == 1:
+        return f"rows of {shape[0]} values"
+    return f"feature maps of {shape[0]} channel(s) × {shape[1]} positions"
+
+
+def _check_inputs(exercise: Exercise, problems: list[str]) -> tuple[int, ...] | None:
+    """Rows of numbers, or signals: one list of values per channel, alike for every sample."""
+    inputs = exercise.inputs
+    if not inputs or not inputs[0]:
+        problems.append("inputs: must be a non-empty matrix (a list of rows)")
+        return None
+    signals = isinstance(inputs[0][0], list)
+    for n, sample in enumerate(inputs):
+        kinds = {isinstance(v, list) for v in sample}
+        if len(kinds) > 1:
+            problems.append(
+                f"inputs[{n}]: mixes numbers and lists; give a row of numbers, or one list of "
+                "values per channel"
+            )
+        elif kinds and kinds != {signals}:
+            like = "channels (lists of values)" if signals else "a row of numbers"
+            problems.append(f"inputs[{n}]: expected {like} like inputs[0]")
+    if problems:
+        return None
+    if not signals:
+        return exercise.input_shape if _check_matrix(inputs, "inputs", problems) else None
+    first = (len(inputs[0]), len(inputs[0][0]))
+    for n, sample in enumerate(inputs):
+        for c, channel in enumerate(sample):
+            if not channel:
+                problems.append(f"inputs[{n}][{c}]: a channel must not be empty")
+        lengths = {len(channel) for channel in sample}
+        if len(lengths) > 1:
+            problems.append(
+                f"inputs[{n}]: channels have different lengths {sorted(lengths)}; a signal's "
+                "channels are equally long"
+            )
+        elif sample and (len(sample), len(sample[0])) != first:
+            problems.append(
+                f"inputs[{n}]: expected {first[0]} channel(s) of {first[1]} values like "
+                f"inputs[0], got {len(sample)} of {len(sample[0])}"
+            )
+    return None if problems else first
+
+
+def _has(source: str, verb: str = "has") -> str:
+    """'the inputs have', 'the layer before it has' ('give'/'gives' with ``verb="gives"``)."""
+    plural = {"has": "have", "gives": "give"}[verb]
+    return f"{source} {plural}" if source == "the inputs" else f"{source} {verb}"
+
+
+def conv_pads(layer: Conv1dLayer) -> tuple[int, int]:
+    """The (left, right) zero padding of a conv1d layer (``same``: the extra one on the right,
+    as PyTorch)."""
+    if layer.padding == "valid":
+        return (0, 0)
+    if layer.padding == "same":
+        return same_padding((layer.taps,), (layer.dilation,))[0]
+    return (layer.padding, layer.padding)
+
+
+def _check_conv(
+    where: str, layer: Conv1dLayer, shape: tuple[int, int], source: str, problems: list[str]
+) -> tuple[int, int] | None:
+    channels, length = shape
     before = len(problems)
+    for o, row in enumerate(layer.kernel):
+        kinds = {isinstance(v, list) for v in row}
+        if not row:
+            problems.append(f"{where}.kernel[{o}]: must not be empty")
+        elif len(kinds) > 1:
+            problems.append(
+                f"{where}.kernel[{o}]: mixes numbers and lists; give the taps (one input "
+                "channel) or a list of taps per input channel"
+            )
+    if len(problems) > before:
+        return None
+    kernel = layer.kernel_array()
+    taps = layer.taps
+    for o, per_out in enumerate(kernel):
+        if len(per_out) != channels:
+            got = (
+                "the taps of one"
+                if not isinstance(layer.kernel[o][0], list)
+                else f"{len(per_out)} lists of taps"
+            )
+            problems.append(
+                f"{where}.kernel[{o}]: expected {channels} input channel(s), a list of taps per "
+                f"channel ({_has(source)} {channels} channel(s)), got {got}"
+            )
+            continue
+        for c, row in enumerate(per_out):
+            at = f"{where}.kernel[{o}]" + (f"[{c}]" if isinstance(layer.kernel[o][0], list) else "")
+            if not row:
+                problems.append(f"{at}: must not be empty")
+            elif len(row) != taps:
+                problems.append(f"{at}: expected {taps} taps like the first, got {len(row)}")
+    if len(problems) > before:
+        return None
+    out_channels = len(kernel)
+    if layer.padding == "same" and layer.stride != 1:
+        problems.append(f"{where}.padding: 'same' needs stride 1, got stride {layer.stride}")
+        return None
+    left, right = conv_pads(layer)
+    padded = length + left + right
+    positions = output_size(padded, taps, layer.stride, layer.dilation)
+    if positions < 1:
+        reach = layer.dilation * (taps - 1) + 1
+        problems.append(
+            f"{where}: the kernel reaches {reach} positions (dilation·(taps − 1) + 1), more than "
+            f"the {padded} of the padded signal ({_has(source)} {length}): no output position"
+        )
+        return None
+    if layer.bias is not None and len(layer.bias) != out_channels:
+        problems.append(
+            f"{where}.bias: expected {out_channels} values (one per output channel), got "
+            f"{len(layer.bias)}"
+        )
+    names = layer.names
+    if names is not None and names.kernel is not None:
+        given = [r if r and isinstance(r[0], list) else [r] for r in names.kernel]
+        if [[len(r) for r in per_out] for per_out in given] != [[taps] * channels] * out_channels:
+            problems.append(
+                f"{where}.names.kernel: expected names shaped like kernel ({out_channels} output "
+                f"channel(s), {channels} input channel(s), {taps} taps)"
+            )
+    if names is not None and names.bias is not None:
+        if layer.bias is None:
+            problems.append(f"{where}.names.bias: the layer has no bias")
+        else:
+            _check_names(
+                names.bias, out_channels, f"{where}.names.bias", "one per channel", problems
+            )
+    values = out_channels * positions
+    products = values * channels * taps
+    if values > MAX_FEATURE_VALUES or products > MAX_CONV_PRODUCTS:
+        problems.append(
+            f"{where}: {values:,} outputs per sample from {products:,} products; a worked "
+            f"solution shows at most {MAX_FEATURE_VALUES:,} and {MAX_CONV_PRODUCTS:,}"
+        )
+    return None if len(problems) > before else (out_channels, positions)
+
+
+def _check_pool(
+    where: str, layer: Any, shape: tuple[int, int], source: str, problems: list[str]
+) -> tuple[int, int] | None:
+    channels, length = shape
+    k, p = layer.kernel_size, layer.padding
+    stride = layer.stride or k
+    dilation = getattr(layer, "dilation", 1)
+    if p > k // 2:
+        problems.append(
+            f"{where}.padding: must be at most half the kernel size ({k // 2} for kernel_size "
+            f"{k}), got {p}"
+        )
+        return None
+    positions = output_size(length + 2 * p, k, stride, dilation)
+    if positions < 1:
+        problems.append(
+            f"{where}: a window reaches {dilation * (k - 1) + 1} positions, more than the "
+            f"{length + 2 * p} of the padded signal ({_has(source)} {length}): no output position"
+        )
+        return None
+    for o in range(positions):
+        if all(not p <= o * stride + j * dilation < p + length for j in range(k)):
+            problems.append(
+                f"{where}: window {o + 1} reads padding only (length {length}, padding {p}, "
+                f"dilation {dilation}); use less padding or dilation"
+            )
+            return None
+    if channels * positions > MAX_FEATURE_VALUES:
+        problems.append(
+            f"{where}: {channels * positions:,} outputs per sample; a worked solution shows at "
+            f"most {MAX_FEATURE_VALUES:,}"
+        )
+        return None
+    return (channels, positions)
+
+
+_READS_ROWS = (LinearLayer, BatchNormLayer, DropoutLayer)
+
+
+def _check_layer(
+    index: int, layer: Any, shape: tuple[int, ...], n_samples: int, problems: list[str]
+) -> tuple[int, ...] | None:
+    """Check one layer against the shape of one sample entering it; the shape leaving it, or
+    None when it cannot be known."""
+    where = f"layers[{index}]"
+    source = "the inputs" if index == 0 else "the layer before it"
+    before = len(problems)
+    if isinstance(layer, (*SIGNAL_LAYERS, FlattenLayer)) and len(shape) != 2:
+        problems.append(
+            f"{where}: a {layer.type} layer reads signals (channels × positions), but "
+            f"{_has(source, 'gives')} {_describe(shape)}"
+        )
+        return None
+    rows_only = isinstance(layer, _READS_ROWS) or layer.type == "softmax"
+    if rows_only and len(shape) != 1:
+        problems.append(
+            f"{where}: a {layer.type} layer reads rows, but {_has(source, 'gives')} "
+            f"{_describe(shape)}; put a flatten layer before it"
+        )
+        return None
+    if isinstance(layer, Conv1dLayer):
+        out = _check_conv(where, layer, shape, source, problems)
+    elif isinstance(layer, POOL_LAYERS):
+        out = _check_pool(where, layer, shape, source, problems)
+    elif isinstance(layer, FlattenLayer):
+        return (math.prod(shape),)
+    elif isinstance(layer, ActivationLayer):
+        out = shape
+    else:
+        out = (_check_row_layer(where, index, layer, shape[0], n_samples, problems),)
+    if out is not None and len(problems) == before:
+        count = math.prod(out)
+        what = "one per output" if len(out) == 1 else "one per output value, channel by channel"
+        _check_names(layer.output_names, count, f"{where}.output_names", what, problems)
+    return out
+
+
+def _check_row_layer(
+    where: str, index: int, layer: Any, width: int, n_samples: int, problems: list[str]
+) -> int:
     if isinstance(layer, LinearLayer):
         if not _check_matrix(layer.weights, f"{where}.weights", problems):
             return width
@@ -387,8 +783,6 @@ def _check_layer(index: int, layer: Any, width: int, n_samples: int, problems: l
                 f"{where}.mask: expected {n_samples}×{width} (one row per sample), "
                 f"got {shape[0]}×{shape[1]}"
             )
-    if len(problems) == before:
-        _check_names(layer.output_names, width, f"{where}.output_names", "one per output", problems)
     return width
 
 
@@ -418,14 +812,49 @@ def _check_optimizer(spec: OptimizerSpec, problems: list[str]) -> None:
                 problems.append(f"optimizer.{key}: " + str(error).split(": ", 1)[1])
 
 
+def _walk_shapes(exercise: Exercise, problems: list[str]) -> list[tuple[int, ...]] | None:
+    """The shape of one sample entering the network and leaving each layer (None where the
+    checks stop)."""
+    shape = _check_inputs(exercise, problems)
+    if shape is None:
+        return None
+    shapes = [shape]
+    for index, layer in enumerate(exercise.layers):
+        shape = _check_layer(index, layer, shape, exercise.n_samples, problems)
+        if shape is None:
+            return None
+        shapes.append(shape)
+    return shapes
+
+
+def layer_shapes(exercise: Exercise) -> list[tuple[int, ...]]:
+    """One sample's shape entering the network, then leaving each layer: (d,) for rows,
+    (C, L) for feature maps (of a validated exercise)."""
+    shapes = _walk_shapes(exercise, [])
+    assert shapes is not None, "layer_shapes needs a validated exercise"
+    return shapes
+
+
 def _cross_check(exercise: Exercise) -> list[str]:
     problems: list[str] = []
-    if not _check_matrix(exercise.inputs, "inputs", problems):
+    shapes = _walk_shapes(exercise, problems)
+    if shapes is None:
+        if not any(p.startswith("inputs") for p in problems):
+            _check_optimizer(exercise.optimizer, problems)
+            _check_grading(exercise, problems)
         return problems
-    n, width = exercise.n_samples, exercise.n_inputs
-    _check_names(exercise.input_names, width, "input_names", "one per input", problems)
-    for index, layer in enumerate(exercise.layers):
-        width = _check_layer(index, layer, width, n, problems)
+    n = exercise.n_samples
+    what = "one per input" if len(shapes[0]) == 1 else "one per input value, channel by channel"
+    _check_names(exercise.input_names, math.prod(shapes[0]), "input_names", what, problems)
+    final = shapes[-1]
+    if len(final) != 1:
+        problems.append(
+            f"layers: the network ends in {_describe(final)}; end with a flatten layer (and a "
+            "read-out) so that the loss sees one row per sample"
+        )
+        _check_optimizer(exercise.optimizer, problems)
+        return problems
+    width = final[0]
     targets = exercise.targets
     if exercise.loss.type == "cross_entropy" and targets and isinstance(targets[0], int):
         if len(targets) != n:
@@ -525,6 +954,8 @@ def _check_modelling(exercise: Exercise, problems: list[str]) -> None:
 MAX_VALUES = 100_000  # numbers and names in the file, YAML aliases expanded
 MAX_PARAMETERS = 5_000  # weights, biases, γ and β
 MAX_SAMPLE_STEPS = 20_000  # samples × steps (per_sample: one update per sample)
+MAX_FEATURE_VALUES = 20_000  # values of one sample's feature map after a conv1d or pooling layer
+MAX_CONV_PRODUCTS = 100_000  # kernel × window products of one sample in a conv1d layer
 
 
 def _count_values(data: Any, limit: int) -> int:
@@ -552,6 +983,8 @@ def _size_problems(exercise: Exercise) -> list[str]:
             parameters += len(layer.weights) * units + bias
         elif isinstance(layer, BatchNormLayer):
             parameters += 2 * len(layer.gamma or ())
+        elif isinstance(layer, Conv1dLayer):
+            parameters += _count_values(layer.kernel, MAX_VALUES) + len(layer.bias or ())
     if parameters > MAX_PARAMETERS:
         problems.append(
             f"layers: {parameters:,} parameters; a worked solution shows at most {MAX_PARAMETERS:,}"

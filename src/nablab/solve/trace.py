@@ -42,15 +42,16 @@ class Variant:
     ``loss_grad`` replaces dL/d(output) (given it, the prediction and the target);
     ``identity_activation_derivative`` passes gradients through activations unchanged;
     ``negate_gradients`` flips every gradient before the update (w ← w + η·g);
-    ``update_before_backprop`` updates each linear layer as soon as its gradient is known and
-    backpropagates through the *new* weights (plain SGD only); ``transpose_weights``
+    ``update_before_backprop`` updates each linear or conv1d layer as soon as its gradient is
+    known and backpropagates through the *new* weights (plain SGD only); ``transpose_weights``
     backpropagates with W instead of Wᵀ (square W only); ``derivative_at_output`` evaluates
     each element-wise activation's derivative at its output (σ′(a) for σ′(z)); ``bias_grad``
     takes a bias's gradient from the first sample only (``"first"``) or averages it over the
     batch (``"mean"``) instead of summing; ``round_decimals`` rounds every value, gradient and
     parameter to that many decimals as it is computed (a hand computation carrying rounded
-    numbers); the overrides rebuild the exercise with other trainable flags, optimizer options
-    or loss options.
+    numbers); ``flip_kernels`` applies every conv1d kernel reversed (a true convolution where
+    the layer correlates, as PyTorch); the overrides rebuild the exercise with other
+    trainable flags, optimizer options or loss options.
     """
 
     loss_grad: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None
@@ -64,6 +65,7 @@ class Variant:
     derivative_at_output: bool = False
     bias_grad: str | None = None
     round_decimals: int | None = None
+    flip_kernels: bool = False
 
 
 CORRECT = Variant()
@@ -75,9 +77,15 @@ def _rounded(array: np.ndarray, variant: Variant) -> np.ndarray:
     return np.round(array, variant.round_decimals)
 
 
+def rows(array: np.ndarray) -> np.ndarray:
+    """One row per sample: (n, d) as it is, a feature map (n, C, L) as (n, C·L) in C order (the
+    order of a layer's names)."""
+    return array.reshape(array.shape[0], -1)
+
+
 @dataclass
 class LayerRecord:
-    output: np.ndarray  # (n, width)
+    output: np.ndarray  # (n, width) or feature maps (n, C, L)
     grad: np.ndarray  # dL/d(output), as backpropagated
     batch_mean: np.ndarray | None = None  # batch norm statistics and x̂, for the solution text
     batch_var: np.ndarray | None = None
@@ -100,6 +108,7 @@ class Pass:
     params: dict[str, float]
     grads: dict[str, float]
     tag: str = ""
+    input_grad: np.ndarray | None = None  # dL/d(inputs), as backpropagated through layer 1
 
     def suffix(self, row: int) -> str:
         """The sample suffix of a value name: ``[n]`` when the pass sees several samples."""
@@ -125,6 +134,7 @@ class StepTrace:
     update_grads: dict[str, float] | None = None
     hessian: np.ndarray | None = None
     lookahead: Pass | None = None
+    input_grad: np.ndarray | None = None
 
     def suffix(self, row: int) -> str:
         """The sample suffix of a value name: ``[n]`` when the step sees several samples."""
@@ -144,6 +154,7 @@ class StepTrace:
             self.loss_grad,
             self.params_before,
             self.grads,
+            input_grad=self.input_grad,
         )
 
 
@@ -167,20 +178,35 @@ class Trace:
         """Every named forward value of a step (or pass), in forward order."""
         tag = getattr(step, "tag", "")
         out: dict[str, float] = {}
-        for names, record in zip(self.built.output_names, step.layers, strict=True):
-            for row in range(record.output.shape[0]):
+        for position, (names, record) in enumerate(
+            zip(self.built.output_names, step.layers, strict=True)
+        ):
+            if self.built.renames(position):
+                continue
+            values = rows(record.output)
+            for row in range(values.shape[0]):
                 for j, name in enumerate(names):
-                    out[name + step.suffix(row) + tag] = float(record.output[row, j])
+                    out[name + step.suffix(row) + tag] = float(values[row, j])
         return out
 
     def output_grads(self, step: StepTrace | Pass) -> dict[str, float]:
-        """dL/d(every named forward value), in backward order (last layer first)."""
+        """dL/d(every named forward value), in backward order (last layer first), and
+        dL/d(inputs) where the solution writes it (a first conv1d layer)."""
         tag = getattr(step, "tag", "")
         out: dict[str, float] = {}
-        for names, record in reversed(list(zip(self.built.output_names, step.layers, strict=True))):
-            for row in range(record.grad.shape[0]):
+        layers = list(enumerate(zip(self.built.output_names, step.layers, strict=True)))
+        for position, (names, record) in reversed(layers):
+            if self.built.renames(position):
+                continue
+            grads = rows(record.grad)
+            for row in range(grads.shape[0]):
                 for j, name in enumerate(names):
-                    out[name + step.suffix(row) + tag] = float(record.grad[row, j])
+                    out[name + step.suffix(row) + tag] = float(grads[row, j])
+        if self.built.input_gradients:
+            grads = rows(step.input_grad)
+            for row in range(grads.shape[0]):
+                for j, name in enumerate(self.built.input_names):
+                    out[name + step.suffix(row) + tag] = float(grads[row, j])
         return out
 
 
@@ -220,10 +246,10 @@ def _backward(
     variant: Variant,
     outputs: list[np.ndarray],
     update_early: bool = False,
-) -> list[np.ndarray]:
-    """Backpropagate layer by layer; returns dL/d(output) of every layer. ``update_early``
-    updates each linear layer (plain SGD) as soon as its gradient is known and backpropagates
-    through the new weights (a mistake the checker looks for)."""
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Backpropagate layer by layer; returns dL/d(output) of every layer and dL/d(inputs).
+    ``update_early`` updates each linear or conv1d layer (plain SGD) as soon as its gradient
+    is known and backpropagates through the new weights (a mistake the checker looks for)."""
     model = built.model
     grads: list[np.ndarray] = [grad] * len(model)
     lr = built.optimizer.lr
@@ -253,8 +279,19 @@ def _backward(
                     param.data -= lr * param.grad
             grad = grad @ module.weight.data.T
             continue
+        if update_early and isinstance(module, nn.Conv1d):
+            module.backward_params(grad)
+            kept = [p.grad.copy() for p in module.parameters()]
+            for param in module.parameters():
+                if param.requires_grad:
+                    param.data -= lr * param.grad
+            grad_in = module.backward(grad)  # through the new kernel (adds to .grad once more)
+            for param, before in zip(module.parameters(), kept, strict=True):
+                param.grad[...] = before
+            grad = grad_in
+            continue
         grad = _rounded(module.backward(grad), variant)
-    return grads
+    return grads, grad
 
 
 def _pass(
@@ -281,7 +318,7 @@ def _pass(
         loss_grad = variant.loss_grad(loss_grad, h, t)
     loss_grad = _rounded(loss_grad, variant)
     model.zero_grad()
-    layer_grads = _backward(built, loss_grad, variant, outputs, update_early)
+    layer_grads, input_grad = _backward(built, loss_grad, variant, outputs, update_early)
     if built.penalty is not None:
         built.penalty.backward()
     records = []
@@ -308,6 +345,7 @@ def _pass(
         params,
         {s.name: s.grad() for s in built.scalars},
         tag,
+        np.array(input_grad, dtype=np.float64),
     )
 
 
@@ -372,6 +410,7 @@ def _step(
         update_grads=lookahead[0].grads if lookahead else None,
         hessian=None if hessian is None else hessian.copy(),
         lookahead=lookahead[0] if lookahead else None,
+        input_grad=main.input_grad,
     )
 
 
@@ -386,9 +425,13 @@ def run(exercise: Exercise, variant: Variant = CORRECT) -> Trace:
 
 def _run(exercise: Exercise, variant: Variant) -> Trace:
     built = build(
-        exercise, variant.trainable_override, variant.optimizer_override, variant.loss_override
+        exercise,
+        variant.trainable_override,
+        variant.optimizer_override,
+        variant.loss_override,
+        variant.flip_kernels,
     )
-    x_all = np.array(exercise.inputs, dtype=np.float64)
+    x_all = np.array(exercise.input_array(), dtype=np.float64)
     t_all = _targets(exercise)
     steps = [
         _step(built, index, samples, x_all[samples], t_all[samples], variant)

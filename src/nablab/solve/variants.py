@@ -11,8 +11,10 @@ range with a shape::
 ``random: [low, high]`` draws uniformly and rounds to ``decimals`` (default 2); ``choice``
 picks one of its values; ``nonzero: true`` redraws a value that rounds to 0. Shapes follow the
 network where they can (a linear layer's weights: the width before it × its units, known from
-``names``, ``output_names`` or a ``shape``; a bias: one per unit; targets: one row per sample,
-one value per output); elsewhere ``shape`` is needed.
+``names``, ``output_names`` or a ``shape``; a bias: one per unit, or one per output channel of
+a conv1d layer; targets: one row per sample, one value per output); elsewhere ``shape`` is
+needed: signal inputs [samples, channels, length], a conv1d kernel [output channels, taps] or
+[output channels, input channels, taps], and a linear layer's weights after a convolution.
 
 Each student's numbers come from a generator seeded by a stable hash of the sweep seed and the
 student's id (SHA-256, not Python's salted ``hash``), so the same seed and id give the same
@@ -102,18 +104,29 @@ def _matrix_shape(node: Any, spec: RandomSpec | None) -> tuple[int, ...] | None:
     return ()
 
 
+def _is_signal(inputs: list) -> bool:
+    """Inputs given as signals (a list of channels per sample)."""
+    first = inputs[0]
+    return isinstance(first, list) and bool(first) and isinstance(first[0], list)
+
+
 def _expected_shapes(data: dict, ranges: dict[tuple, RandomSpec], problems: list[str]) -> dict:
     """The shape each whole-field range must have, from the network around it."""
     shapes: dict[tuple, tuple[int, ...]] = {}
     inputs = data.get("inputs")
     spec = ranges.get(("inputs",))
     shape = _matrix_shape(inputs, spec)
-    if spec is not None and (shape is None or len(shape) != 2):
-        problems.append("inputs: a range for the inputs needs shape: [samples, inputs]")
+    if spec is not None and (shape is None or len(shape) not in (2, 3)):
+        problems.append(
+            "inputs: a range for the inputs needs shape: [samples, inputs] (or [samples, "
+            "channels, length] for signals)"
+        )
         return shapes
     if spec is not None:
         shapes[("inputs",)] = shape
-    n, width = shape if shape and len(shape) == 2 else (None, None)
+    n, width = shape[:2] if shape and len(shape) >= 2 else (None, None)
+    if (shape and len(shape) == 3) or (isinstance(inputs, list) and inputs and _is_signal(inputs)):
+        width = None  # a signal: the widths after it follow the convolutions
     layers = data.get("layers") if isinstance(data.get("layers"), list) else []
     for index, layer in enumerate(layers):
         if not isinstance(layer, dict):
@@ -142,6 +155,8 @@ def _expected_shapes(data: dict, ranges: dict[tuple, RandomSpec], problems: list
                         "units] (or names or output_names) so the range knows its units"
                     )
                     continue
+                if width is None and wspec.shape is not None:
+                    width = wspec.shape[0]  # after a convolution: the shape given
                 shapes[(*where, "weights")] = (width, units)
             elif isinstance(weights, list) and weights and isinstance(weights[0], list):
                 units = len(weights[0])
@@ -154,6 +169,25 @@ def _expected_shapes(data: dict, ranges: dict[tuple, RandomSpec], problems: list
             for key in ("gamma", "beta"):
                 if (*where, key) in ranges:
                     shapes[(*where, key)] = (width,)
+        elif layer.get("type") == "conv1d":
+            kspec = ranges.get((*where, "kernel"))
+            kernel = layer.get("kernel")
+            out_channels = None
+            if kspec is not None:
+                if kspec.shape is None or len(kspec.shape) not in (2, 3):
+                    problems.append(
+                        f"{_path_text((*where, 'kernel'))}: a range for a kernel needs shape: "
+                        "[output channels, taps] or [output channels, input channels, taps]"
+                    )
+                    continue
+                out_channels = kspec.shape[0]
+            elif isinstance(kernel, list):
+                out_channels = len(kernel)
+            if (*where, "bias") in ranges:
+                shapes[(*where, "bias")] = (out_channels,)
+            width = None
+        elif layer.get("type") in ("maxpool1d", "avgpool1d", "flatten"):
+            width = None
     tspec = ranges.get(("targets",))
     if tspec is not None:
         loss = data.get("loss") if isinstance(data.get("loss"), dict) else {}

@@ -13,7 +13,7 @@ from nablab import nn
 from nablab.i18n import M
 from nablab.solve import local
 from nablab.solve.expr import Div, Mul, Paren, Partial, Sqrt, Sym, Transpose, matrix, total
-from nablab.solve.trace import Pass
+from nablab.solve.trace import Pass, rows
 from nablab.solve.writers.base import LOSS, ClassRegistry, Writer
 from nablab.solve.writers.loss import PENALTIES, penalized, penalty_term, write_loss_gradient
 
@@ -148,8 +148,8 @@ def elementwise(w: Writer, p: Pass, position: int, module: nn.Module) -> None:
     names_in, values_in = w.entering(p, position)
     tag_in = w.entering_tag(position, p)
     names_out = w.built.output_names[position]
-    out, g_out = p.layers[position].output, p.layers[position].grad
-    g_in = p.layers[position - 1].grad
+    out, g_out = rows(p.layers[position].output), rows(p.layers[position].grad)
+    g_in = w.entering_grad(p, position)
     if isinstance(module, nn.LeakyReLU):
         w.para(
             M(

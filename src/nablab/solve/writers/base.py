@@ -16,7 +16,7 @@ from nablab.i18n import M
 from nablab.solve.document import Equation, Heading, Para
 from nablab.solve.expr import Expr, Num, magnitude, num
 from nablab.solve.spec import ExerciseError
-from nablab.solve.trace import Pass, StepTrace, Trace
+from nablab.solve.trace import Pass, StepTrace, Trace, rows
 
 F = TypeVar("F", bound=Callable[..., Any])
 LOSS = "E"
@@ -116,10 +116,21 @@ class Writer:
 
     # ----------------------------------------------------------------- names
     def entering(self, p: Pass, position: int) -> tuple[list[str], np.ndarray]:
-        """Names (without sample suffix) and values (rows) entering layer ``position``."""
+        """Names (without sample suffix) and values entering layer ``position``, one row per
+        sample (a feature map's values channel by channel, in the order of its names)."""
         if position == 0:
-            return self.built.input_names, p.inputs
-        return self.built.output_names[position - 1], p.layers[position - 1].output
+            return self.built.input_names, rows(p.inputs)
+        return self.built.output_names[position - 1], rows(p.layers[position - 1].output)
+
+    def entering_grad(self, p: Pass, position: int) -> np.ndarray:
+        """dL/d(the values entering layer ``position``), one row per sample."""
+        if position == 0:
+            return rows(p.input_grad)
+        return rows(p.layers[position - 1].grad)
+
+    def shape_in(self, position: int) -> tuple[int, ...]:
+        """The shape of one sample entering layer ``position``: (d,) or (C, L)."""
+        return self.built.input_shape if position == 0 else self.built.shapes[position - 1]
 
     def entering_tag(self, position: int, p: Pass) -> str:
         """Inputs keep their names at the look-ahead point; every later value takes the tag."""

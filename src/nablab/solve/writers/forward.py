@@ -10,7 +10,7 @@ from nablab import nn
 from nablab.i18n import M
 from nablab.solve.expr import Call, Div, Paren, Pow, Sqrt, Sym, total
 from nablab.solve.local import dropout_scale
-from nablab.solve.trace import Pass
+from nablab.solve.trace import Pass, rows
 from nablab.solve.writers.base import ClassRegistry, UnsupportedError, Writer
 
 FORWARD: ClassRegistry = ClassRegistry("forward pass")
@@ -30,7 +30,7 @@ def _elementwise(w: Writer, p: Pass, position: int, formula) -> None:
     """y_j = f(x_j) per unit and sample; ``formula(z_symbol, z_value)`` → (symbols, numbers)."""
     names_in, values_in = w.entering(p, position)
     tag_in = w.entering_tag(position, p)
-    out = p.layers[position].output
+    out = rows(p.layers[position].output)
     for row in range(len(p.samples)):
         sfx = p.suffix(row)
         for j, name in enumerate(w.built.output_names[position]):

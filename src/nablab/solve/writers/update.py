@@ -197,7 +197,7 @@ def _write_effective(w: Writer, step: StepTrace, effective: dict[str, float]) ->
             column = [
                 s
                 for s in w.built.scalars
-                if s.param is scalar.param and s.index[1] == scalar.index[1]
+                if s.param is scalar.param and s.index[-1] == scalar.index[-1]
             ]
             count = w.n(len(column))
             symbolic = Paren(symbolic) - Div(
